@@ -1,0 +1,1 @@
+"""Outbound calls to services other than Firestore (today: Twilio's REST API)."""

@@ -1,0 +1,98 @@
+"""Cloud Function entry point: admit the request, route it to its handler, answer JSON.
+
+Deploy with `--entry-point frontline_webhook`. Heavy clients (Firestore, Twilio REST) are
+imported by the handlers on first use, not here, to keep cold starts short.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response
+
+from handlers import conversations
+from runtime import logs
+from runtime.config import ConfigError, settings
+from runtime.deadline import Deadline
+from web.gate import Admitted, admit
+from web.replies import Reply, reject
+
+try:
+    logs.set_level(settings().log_level)
+except ConfigError as startup_error:
+    logs.error(f"cannot start: {startup_error}")
+    raise
+
+# A path suffix names the family for deployments that give each callback its own URL.
+FAMILY_BY_PATH = {"conversations": "conversations"}
+FRONTLINE_FAMILIES = ("crm", "outgoing", "templates", "routing")
+
+
+def _is_pre_event(event_type: str) -> bool:
+    # Twilio names pre-events in the present (onMessageAdd) and post-events in the past (onMessageAdded).
+    return not event_type.endswith("ed")
+
+
+def _trace(request: Any) -> str | None:
+    header = request.headers.get("X-Cloud-Trace-Context", "")
+    trace_id = header.split("/")[0].strip()
+    project = settings().project
+    return f"projects/{project}/traces/{trace_id}" if trace_id and project else None
+
+
+def _route_conversations(params: Any, deadline: Deadline) -> Reply:
+    event_type = params.get("EventType", "").strip()
+    if not event_type:
+        return reject(400, "missing required field: EventType")
+    handler = conversations.HANDLERS.get(event_type)
+    if handler is None:
+        logs.warning(f"unhandled EventType {event_type!r}; answered 200 so no conversation is blocked")
+        return Reply(200, {})
+    return handler(params, deadline)
+
+
+def _route(params: Any, path: str, deadline: Deadline) -> Reply:
+    family = path.rstrip("/").rsplit("/", 1)[-1]
+    if family in FRONTLINE_FAMILIES:
+        return reject(422, f"Frontline callback /{family} is not served by this version")
+    if family == "conversations" or params.get("EventType"):
+        return _route_conversations(params, deadline)
+    if params.get("Location"):
+        return reject(422, f"unsupported Location {params.get('Location')[:100]!r}")
+    return reject(400, "request has neither EventType nor Location")
+
+
+def _handle(params: Any, path: str, deadline: Deadline) -> Reply:
+    event_type = params.get("EventType", "")
+    logs.add_request_fields(event_type=event_type or params.get("Location"))
+    try:
+        return _route(params, path, deadline)
+    except Exception as error:  # noqa: BLE001 - last resort: a pre-event must still not block a conversation
+        logs.error(f"handler failed: {type(error).__name__}")
+        if event_type and _is_pre_event(event_type):
+            return Reply(200, {})
+        raise
+
+
+def _respond(reply: Reply) -> Response:
+    return Response(json.dumps(reply.body), status=reply.status, headers=reply.headers, mimetype="application/json")
+
+
+def frontline_webhook(request: Any) -> Response:
+    deadline = Deadline(settings().deadline_s)
+    token = logs.bind_request(**{"logging.googleapis.com/trace": _trace(request), "path": request.path})
+    reply = Reply(500, {"error": "internal error"})
+    try:
+        outcome = admit(request, settings())
+        if isinstance(outcome, Admitted):
+            reply = _handle(outcome.params, request.path, deadline)
+        else:
+            reply = outcome
+    except Exception as error:  # noqa: BLE001 - never a stack trace in a response
+        logs.error(f"request failed: {type(error).__name__}")
+    try:
+        return _respond(reply)
+    finally:
+        logs.info("request done", status=reply.status, duration_ms=deadline.elapsed_ms())
+        logs.unbind_request(token)

@@ -1,0 +1,1 @@
+"""Process-wide plumbing shared by every layer: configuration, logging, deadlines."""

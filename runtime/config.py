@@ -1,0 +1,104 @@
+"""Every environment variable the function reads, in one place.
+
+`load()` validates them once; a missing required variable is a start-up error that
+names it, so a bad deploy fails loudly instead of answering 403 to every webhook.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+TWILIO_API_DEFAULT_BASE_URL = "https://conversations.twilio.com"
+
+# name -> (required, default, what it is for); the README table is written from this.
+VARIABLES: dict[str, tuple[bool, str, str]] = {
+    "TWILIO_AUTH_TOKEN": (True, "", "Verifies X-Twilio-Signature; REST auth unless an API key is set"),
+    "TWILIO_ACCOUNT_SID": (True, "", "Account for REST calls (AC...)"),
+    "TWILIO_API_KEY": (False, "", "Optional API key SID (SK...) used for REST instead of the auth token"),
+    "TWILIO_API_SECRET": (False, "", "Secret of TWILIO_API_KEY"),
+    "TWILIO_API_BASE_URL": (False, TWILIO_API_DEFAULT_BASE_URL, "Where Twilio REST calls go (local runs and tests point it at 127.0.0.1)"),
+    "PUBLIC_URL": (False, "", "The URL Twilio calls, when the platform rewrites scheme, host or path"),
+    "GOOGLE_CLOUD_PROJECT": (False, "", "Firestore project (set by Cloud Functions; `demo-frontline` locally)"),
+    "FIRESTORE_EMULATOR_HOST": (False, "", "host:port of a Firestore emulator (local runs and tests only)"),
+    "CUSTOMERS_COLLECTION": (False, "customers", "Collection holding customer profiles"),
+    "DEFAULT_REGION": (False, "US", "Region for phone numbers written without a country code"),
+    "WEBHOOK_DEADLINE_S": (False, "2.5", "Time budget per webhook; Twilio gives up after 5 s"),
+    "MAX_BODY_BYTES": (False, "262144", "Larger request bodies are rejected with 413"),
+    "LOG_LEVEL": (False, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    "TWILIO_SMS_NUMBER": (False, "", "Frontline: default proxy number for SMS"),
+    "TWILIO_WHATSAPP_NUMBER": (False, "", "Frontline: default proxy number for WhatsApp"),
+    "DEFAULT_WORKER": (False, "", "Frontline: worker identity used when a customer has none"),
+}
+
+ADDRESS_INDEX_COLLECTION = "customer_addresses"
+
+
+class ConfigError(RuntimeError):
+    """The environment cannot run the function; the message names what to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    auth_token: str
+    account_sid: str
+    api_key: str
+    api_secret: str
+    twilio_api_base_url: str
+    public_url: str
+    project: str
+    customers_collection: str
+    default_region: str
+    deadline_s: float
+    max_body_bytes: int
+    log_level: str
+    sms_number: str
+    whatsapp_number: str
+    default_worker: str
+
+
+def _positive_number(name: str, raw: str, kind: type) -> float | int:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+    return value
+
+
+def from_environ(environ: Mapping[str, str]) -> Settings:
+    values = {name: environ.get(name, "").strip() or default for name, (_, default, _) in VARIABLES.items()}
+    missing = [name for name, (required, _, _) in VARIABLES.items() if required and not values[name]]
+    if missing:
+        raise ConfigError("missing required environment variable(s): " + ", ".join(missing))
+    if bool(values["TWILIO_API_KEY"]) != bool(values["TWILIO_API_SECRET"]):
+        raise ConfigError("TWILIO_API_KEY and TWILIO_API_SECRET must be set together")
+    deadline = _positive_number("WEBHOOK_DEADLINE_S", values["WEBHOOK_DEADLINE_S"], float)
+    if deadline >= 5:
+        raise ConfigError("WEBHOOK_DEADLINE_S must be under 5 (Twilio's webhook timeout)")
+    return Settings(
+        auth_token=values["TWILIO_AUTH_TOKEN"],
+        account_sid=values["TWILIO_ACCOUNT_SID"],
+        api_key=values["TWILIO_API_KEY"],
+        api_secret=values["TWILIO_API_SECRET"],
+        twilio_api_base_url=values["TWILIO_API_BASE_URL"].rstrip("/"),
+        public_url=values["PUBLIC_URL"],
+        project=values["GOOGLE_CLOUD_PROJECT"],
+        customers_collection=values["CUSTOMERS_COLLECTION"],
+        default_region=values["DEFAULT_REGION"].upper(),
+        deadline_s=deadline,
+        max_body_bytes=int(_positive_number("MAX_BODY_BYTES", values["MAX_BODY_BYTES"], int)),
+        log_level=values["LOG_LEVEL"].upper(),
+        sms_number=values["TWILIO_SMS_NUMBER"],
+        whatsapp_number=values["TWILIO_WHATSAPP_NUMBER"],
+        default_worker=values["DEFAULT_WORKER"],
+    )
+
+
+@functools.cache
+def settings() -> Settings:
+    """The settings of this instance, read once (tests call `settings.cache_clear()`)."""
+    return from_environ(os.environ)

@@ -1,0 +1,93 @@
+"""One JSON object per line on stdout, in the shape Cloud Logging parses.
+
+Request-scoped fields (trace, event type, masked address) live in a context variable so
+every line of one webhook carries them without threading them through each call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from typing import Any
+
+_request_fields: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("request_fields", default={})
+
+_SEVERITY = {"WARNING": "WARNING", "CRITICAL": "CRITICAL", "ERROR": "ERROR", "INFO": "INFO", "DEBUG": "DEBUG"}
+
+
+def mask_address(address: str) -> str:
+    """Keep the last 4 characters: enough to tell customers apart in logs, not to identify them."""
+    if not address:
+        return ""
+    visible = address[-4:] if len(address) > 4 else ""
+    return "***" + visible
+
+
+class _JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
+            "message": record.getMessage(),
+        }
+        entry.update(_request_fields.get())
+        entry.update(getattr(record, "fields", {}))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Looks sys.stdout up on every line, so a redirected stdout (pytest's capture) still gets it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+_logger = logging.getLogger("frontline")
+if not _logger.handlers:
+    _handler = _StdoutHandler()
+    _handler.setFormatter(_JsonLineFormatter())
+    _logger.addHandler(_handler)
+    _logger.propagate = False
+    _logger.setLevel(logging.INFO)
+
+
+def set_level(level: str) -> None:
+    _logger.setLevel(getattr(logging, level, logging.INFO))
+
+
+def bind_request(**fields: Any) -> contextvars.Token:
+    """Start a request's log context; pass the token to `unbind_request` when it ends."""
+    return _request_fields.set({k: v for k, v in fields.items() if v not in (None, "")})
+
+
+def add_request_fields(**fields: Any) -> None:
+    _request_fields.set({**_request_fields.get(), **{k: v for k, v in fields.items() if v not in (None, "")}})
+
+
+def unbind_request(token: contextvars.Token) -> None:
+    _request_fields.reset(token)
+
+
+def debug(message: str, **fields: Any) -> None:
+    _logger.debug(message, extra={"fields": fields})
+
+
+def info(message: str, **fields: Any) -> None:
+    _logger.info(message, extra={"fields": fields})
+
+
+def warning(message: str, **fields: Any) -> None:
+    _logger.warning(message, extra={"fields": fields})
+
+
+def error(message: str, **fields: Any) -> None:
+    _logger.error(message, extra={"fields": fields})

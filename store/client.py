@@ -1,0 +1,32 @@
+"""The Firestore client: created on first use, once per instance, shared by every thread.
+
+Importing google-cloud-firestore costs hundreds of milliseconds, so it happens here, off
+the cold-start path, and only when a request first needs the database.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import Client
+
+_lock = threading.Lock()
+_clients: dict[tuple[str, str], Client] = {}
+
+
+def firestore_client(project: str) -> Client:
+    # Keyed by emulator host too: a test (or a local run) that moves the emulator gets a fresh channel.
+    key = (project, os.environ.get("FIRESTORE_EMULATOR_HOST", ""))
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                from google.cloud import firestore
+
+                client = firestore.Client(project=project or None)
+                _clients[key] = client
+    return client

@@ -1,0 +1,96 @@
+"""Pure rules for customer profiles: what a valid one is, and the index entries it implies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from store.addresses import address_key, is_phone_number
+
+CHANNEL_TYPES = ("sms", "whatsapp", "chat", "email")
+_PHONE_CHANNELS = ("sms", "whatsapp")
+
+
+class InvalidProfile(ValueError):
+    """A profile that must not be written; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class CustomerCard:
+    """What a webhook needs of a customer: the projection stored in each index entry."""
+
+    customer_id: str
+    display_name: str
+    avatar: str | None = None
+
+    def as_index_document(self) -> dict[str, Any]:
+        return {"customer_id": self.customer_id, "display_name": self.display_name, "avatar": self.avatar}
+
+    @classmethod
+    def from_index_document(cls, data: Mapping[str, Any]) -> CustomerCard:
+        return cls(str(data["customer_id"]), str(data.get("display_name") or ""), data.get("avatar") or None)
+
+
+def is_https_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parsed = urlparse(value)
+    return parsed.scheme == "https" and bool(parsed.netloc)
+
+
+def customer_id_of(raw: Any) -> str:
+    customer_id = str(raw).strip() if raw is not None else ""
+    if not customer_id or "/" in customer_id or customer_id in (".", "..") or customer_id.startswith("__"):
+        raise InvalidProfile(f"customer_id {raw!r} cannot be a Firestore document id")
+    return customer_id
+
+
+def _check_channel(channel: Any, default_region: str) -> None:
+    if not isinstance(channel, Mapping):
+        raise InvalidProfile(f"channel {channel!r} must be an object with type and value")
+    kind, value = channel.get("type"), channel.get("value")
+    if kind not in CHANNEL_TYPES:
+        raise InvalidProfile(f"channel type {kind!r} is not one of {', '.join(CHANNEL_TYPES)}")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidProfile(f"{kind} channel has no value")
+    if kind in _PHONE_CHANNELS and not is_phone_number(value, default_region):
+        raise InvalidProfile(f"{kind} channel value {value!r} is not a phone number")
+    if kind == "email" and "@" not in value:
+        raise InvalidProfile(f"email channel value {value!r} is not an email address")
+    if address_key(value, default_region) is None:
+        raise InvalidProfile(f"{kind} channel value {value!r} cannot be an address")
+
+
+def validate_profile(profile: Mapping[str, Any], default_region: str) -> dict[str, Any]:
+    """A clean copy of `profile` ready to store, or InvalidProfile naming the first problem."""
+    display_name = profile.get("display_name")
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise InvalidProfile("display_name is required")
+    avatar = profile.get("avatar")
+    if avatar not in (None, "") and not is_https_url(avatar):
+        raise InvalidProfile(f"avatar {avatar!r} must be an absolute https URL")
+    channels = profile.get("channels") or []
+    if not isinstance(channels, list):
+        raise InvalidProfile("channels must be a list")
+    for channel in channels:
+        _check_channel(channel, default_region)
+    for link in profile.get("links") or []:
+        if not isinstance(link, Mapping) or not is_https_url(link.get("value")):
+            raise InvalidProfile(f"link {link!r} must have an absolute https URL as value")
+    clean = {key: value for key, value in profile.items() if key != "customer_id"}
+    clean["display_name"] = display_name.strip()
+    clean["channels"] = [{"type": c["type"], "value": c["value"].strip()} for c in channels]
+    if avatar in (None, ""):
+        clean.pop("avatar", None)
+    return clean
+
+
+def index_keys(profile: Mapping[str, Any], default_region: str) -> set[str]:
+    keys = {address_key(c["value"], default_region) for c in profile.get("channels") or []}
+    return {key for key in keys if key}
+
+
+def card_of(customer_id: str, profile: Mapping[str, Any]) -> CustomerCard:
+    return CustomerCard(customer_id, str(profile.get("display_name") or ""), profile.get("avatar") or None)

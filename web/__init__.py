@@ -1,0 +1,1 @@
+"""HTTP concerns before and after a handler: admitting a request, shaping the response."""

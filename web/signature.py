@@ -1,0 +1,43 @@
+"""Is this request really from Twilio? Rebuild the URL Twilio signed and check its HMAC.
+
+Cloud Functions terminates TLS in front of Flask, so the scheme comes from
+X-Forwarded-Proto; where the platform also rewrites host or path (1st gen drops the
+function name), PUBLIC_URL names what Twilio actually called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+
+
+def _forwarded_scheme(request: Any) -> str:
+    forwarded = request.headers.get("X-Forwarded-Proto", "")
+    return forwarded.split(",")[0].strip().lower() or request.scheme
+
+
+def _query_suffix(request: Any) -> str:
+    query = request.query_string.decode("latin-1")
+    return f"?{query}" if query else ""
+
+
+def signed_url_candidates(request: Any, public_url: str) -> list[str]:
+    """The URL(s) Twilio may have signed for this request, most likely first."""
+    path = request.script_root + request.path
+    if not public_url:
+        host = request.headers.get("Host", request.host)
+        return [f"{_forwarded_scheme(request)}://{host}{path}{_query_suffix(request)}"]
+    base = public_url.rstrip("/")
+    if path in ("", "/"):
+        # Twilio may be configured with or without the trailing slash; both reach this function.
+        return [base + _query_suffix(request), base + "/" + _query_suffix(request)]
+    return [base + path + _query_suffix(request)]
+
+
+def is_signed_by_twilio(request: Any, signed_params: Any, auth_token: str, public_url: str) -> bool:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    validator = RequestValidator(auth_token)
+    return any(validator.validate(url, signed_params, signature) for url in signed_url_candidates(request, public_url))
