@@ -1,0 +1,157 @@
+"""Real parts for every test: the Firestore emulator, a Twilio stand-in on 127.0.0.1, and
+(for contract tests) Prism serving Twilio's own OpenAPI description."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+PROJECT = "demo-frontline-test"
+CONVERSATION_SID = "CH" + "a" * 32
+PARTICIPANT_SID = "MB" + "b" * 32
+TWILIO_SPEC = ROOT / "node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_conversations_v1.json"
+
+os.environ.update({
+    "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+    "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    "GOOGLE_CLOUD_PROJECT": PROJECT,
+    "WEBHOOK_DEADLINE_S": "2.5",
+})
+for name in ("PUBLIC_URL", "TWILIO_API_KEY", "TWILIO_API_SECRET", "CUSTOMERS_COLLECTION", "DEFAULT_REGION"):
+    os.environ.pop(name, None)
+
+from tests.twilio_standin import TwilioStandIn  # noqa: E402
+from tools.emulator import Emulator, free_port  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    log = ROOT / ".local" / "firestore-emulator-test.log"
+    log.parent.mkdir(exist_ok=True)
+    running = Emulator(PROJECT, log_path=log).start()
+    os.environ["FIRESTORE_EMULATOR_HOST"] = running.host_port
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def standin_server():
+    server = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN).start()
+    os.environ["TWILIO_API_BASE_URL"] = server.base_url
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def settings_env(monkeypatch):
+    """Change environment variables for one test; the function re-reads its settings."""
+    from runtime.config import settings
+
+    def apply(**env: str | None) -> None:
+        for name, value in env.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        settings.cache_clear()
+
+    settings.cache_clear()
+    yield apply
+    monkeypatch.undo()
+    settings.cache_clear()
+
+
+@pytest.fixture()
+def twilio(standin_server, settings_env):
+    standin_server.reset()
+    settings_env(TWILIO_API_BASE_URL=standin_server.base_url)
+    return standin_server
+
+
+@pytest.fixture()
+def db(emulator):
+    emulator.clear()
+    from store.client import firestore_client
+
+    return firestore_client(PROJECT)
+
+
+@pytest.fixture()
+def store(db):
+    from store.customers import CustomerStore
+
+    return CustomerStore(db, "customers", "US")
+
+
+@pytest.fixture(scope="session")
+def app(emulator, standin_server):
+    import functions_framework
+
+    return functions_framework.create_app(target="frontline_webhook", source=str(ROOT / "main.py"))
+
+
+@pytest.fixture()
+def client(app, twilio, db):
+    return app.test_client()
+
+
+def sign(url: str, params, token: str = AUTH_TOKEN) -> str:
+    """Twilio's own signature; list values are repeated parameters, each one signed."""
+    from twilio.request_validator import RequestValidator
+    from werkzeug.datastructures import MultiDict
+
+    pairs = [(k, v) for k, values in dict(params).items() for v in (values if isinstance(values, list) else [values])]
+    return RequestValidator(token).compute_signature(url, MultiDict(pairs))
+
+
+def signed_post(client, params, *, path: str = "/", base: str = "http://localhost", token: str = AUTH_TOKEN, headers=None):
+    """POST a form exactly as Twilio would: signed over the public URL and every parameter."""
+    all_headers = {"X-Twilio-Signature": sign(base + path, params, token), **(headers or {})}
+    return client.post(path, data=urlencode(params, doseq=True), content_type="application/x-www-form-urlencoded", headers=all_headers)
+
+
+def json_logs(captured: str) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in captured.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="session")
+def prism():
+    """Stoplight Prism serving Twilio's Conversations OpenAPI description; answers 4xx to anything Twilio would refuse."""
+    binary = ROOT / "node_modules/.bin/prism"
+    if not binary.exists() or not TWILIO_SPEC.exists():
+        pytest.fail("Prism or Twilio's OpenAPI description is missing: run `npm ci` (make test does)")
+    port = free_port()
+    log_path = ROOT / ".local" / "prism.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([str(binary), "mock", str(TWILIO_SPEC), "-h", "127.0.0.1", "-p", str(port), "--errors"],
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    stop_at = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(base_url + "/", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # any HTTP answer means it is serving
+        except OSError:
+            if process.poll() is not None or time.monotonic() > stop_at:
+                pytest.fail(f"Prism did not start; see {log_path}")
+            time.sleep(0.2)
+    yield base_url
+    process.terminate()
+    process.wait(timeout=10)

@@ -1,0 +1,174 @@
+"""A small stateful stand-in for Twilio's Conversations participant endpoints, on 127.0.0.1.
+
+The function reaches it through TWILIO_API_BASE_URL and the real `twilio` client, so tests
+see exactly what was sent over HTTP: which participant was written, with what, how often,
+and how the code behaves when Twilio answers 404/429/5xx, slowly, or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+PARTICIPANT_PATH = re.compile(r"^/v1/Conversations/(?P<conversation>[^/]+)/Participants/(?P<participant>[^/?]+)$")
+
+
+@dataclass
+class Fault:
+    status: int | None = None  # answer with this status instead of the real one
+    delay_s: float = 0.0  # wait this long first
+    reset: bool = False  # close the connection without answering
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    form: dict[str, str]
+    at: float
+
+
+class TwilioStandIn:
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.participants: dict[tuple[str, str], dict[str, Any]] = {}
+        self.requests: list[Recorded] = []
+        self._faults: dict[tuple[str, str], deque[Fault]] = {}
+        self._always: dict[tuple[str, str], Fault] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> TwilioStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.participants.clear()
+            self.requests.clear()
+            self._faults.clear()
+            self._always.clear()
+
+    # --- arranging state -------------------------------------------------------------
+    def add_participant(self, conversation_sid: str, participant_sid: str, *, address: str | None = None,
+                        identity: str | None = None, attributes: str = "{}") -> None:
+        binding = {"type": "sms", "address": address, "proxy_address": "+15005550006"} if address else None
+        with self._lock:
+            self.participants[(conversation_sid, participant_sid)] = {
+                "account_sid": self.account_sid, "conversation_sid": conversation_sid, "sid": participant_sid,
+                "identity": identity, "attributes": attributes, "messaging_binding": binding,
+                "role_sid": "RL" + "0" * 32, "date_created": "2026-11-26T12:00:00Z", "date_updated": "2026-11-26T12:00:00Z",
+                "url": f"https://conversations.twilio.com/v1/Conversations/{conversation_sid}/Participants/{participant_sid}",
+                "last_read_message_index": None, "last_read_timestamp": None,
+            }
+
+    def attributes_of(self, conversation_sid: str, participant_sid: str) -> dict[str, Any]:
+        return json.loads(self.participants[(conversation_sid, participant_sid)]["attributes"])
+
+    def inject(self, method: str, path: str, *faults: Fault) -> None:
+        """The next len(faults) requests to (method, path) get these faults, in order."""
+        with self._lock:
+            self._faults.setdefault((method, path), deque()).extend(faults)
+
+    def inject_always(self, method: str, path: str, fault: Fault) -> None:
+        with self._lock:
+            self._always[(method, path)] = fault
+
+    def calls(self, method: str | None = None) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if method is None or r.method == method]
+
+    # --- serving ---------------------------------------------------------------------
+    def _next_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults.get((method, path))
+            if queue:
+                return queue.popleft()
+            return self._always.get((method, path))
+
+    def _authorised(self, header: str) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return header == f"Basic {expected}"
+
+    def _answer(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        match = PARTICIPANT_PATH.match(path)
+        if not match:
+            return 404, _error(404, 20404, f"The requested resource {path} was not found")
+        key = (match["conversation"], match["participant"])
+        with self._lock:
+            participant = self.participants.get(key)
+            if participant is None:
+                return 404, _error(404, 20404, f"The requested resource {path} was not found")
+            if method == "POST" and "Attributes" in form:
+                participant["attributes"] = form["Attributes"]
+            return 200, dict(participant)
+
+    def _handler_class(self):
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def _serve(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+                path = self.path.split("?")[0]
+                with standin._lock:
+                    standin.requests.append(Recorded(method, path, form, time.monotonic()))
+                fault = standin._next_fault(method, path)
+                if fault and fault.delay_s:
+                    time.sleep(fault.delay_s)
+                if fault and fault.reset:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if not standin._authorised(self.headers.get("Authorization", "")):
+                    status, body = 401, _error(401, 20003, "Authenticate")
+                elif fault and fault.status:
+                    status, body = fault.status, _error(fault.status, 20000 + fault.status, "injected fault")
+                else:
+                    status, body = standin._answer(method, path, form)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in (fault.headers.items() if fault else ()):
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+        return Handler
+
+
+def _error(status: int, code: int, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
