@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -19,6 +20,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 PARTICIPANT_PATH = re.compile(r"^/v1/Conversations/(?P<conversation>[^/]+)/Participants/(?P<participant>[^/?]+)$")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (deadline reached) closes the connection before a delayed answer: not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass
@@ -35,6 +45,7 @@ class Recorded:
     path: str
     form: dict[str, str]
     at: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class TwilioStandIn:
@@ -46,7 +57,7 @@ class TwilioStandIn:
         self._faults: dict[tuple[str, str], deque[Fault]] = {}
         self._always: dict[tuple[str, str], Fault] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -138,7 +149,7 @@ class TwilioStandIn:
                 form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
                 path = self.path.split("?")[0]
                 with standin._lock:
-                    standin.requests.append(Recorded(method, path, form, time.monotonic()))
+                    standin.requests.append(Recorded(method, path, form, time.monotonic(), dict(self.headers.items())))
                 fault = standin._next_fault(method, path)
                 if fault and fault.delay_s:
                     time.sleep(fault.delay_s)
