@@ -11,7 +11,8 @@ from typing import Any
 
 from flask import Response
 
-from handlers import conversations
+from handlers import conversations, crm, outgoing, routing, templates
+from handlers.frontline_shapes import BadCallback
 from runtime import logs
 from runtime.config import ConfigError, settings
 from runtime.deadline import Deadline
@@ -24,9 +25,10 @@ except ConfigError as startup_error:
     logs.error(f"cannot start: {startup_error}")
     raise
 
-# A path suffix names the family for deployments that give each callback its own URL.
-FAMILY_BY_PATH = {"conversations": "conversations"}
-FRONTLINE_FAMILIES = ("crm", "outgoing", "templates", "routing")
+# Frontline callbacks by `Location`; a path suffix (/crm, /outgoing, /templates) narrows it
+# to one family, for deployments that give each callback its own URL.
+LOCATIONS_BY_FAMILY = {"crm": crm.HANDLERS, "outgoing": outgoing.HANDLERS, "templates": templates.HANDLERS}
+ALL_LOCATIONS = {location: handler for family in LOCATIONS_BY_FAMILY.values() for location, handler in family.items()}
 
 
 def _is_pre_event(event_type: str) -> bool:
@@ -52,14 +54,26 @@ def _route_conversations(params: Any, deadline: Deadline) -> Reply:
     return handler(params, deadline)
 
 
+def _route_location(params: Any, handlers: dict, deadline: Deadline) -> Reply:
+    location = params.get("Location", "").strip()
+    if not location:
+        return reject(400, "missing required field: Location")
+    handler = handlers.get(location)
+    if handler is None:
+        return reject(422, f"unsupported Location {location[:100]!r}")
+    return handler(params, deadline)
+
+
 def _route(params: Any, path: str, deadline: Deadline) -> Reply:
     family = path.rstrip("/").rsplit("/", 1)[-1]
-    if family in FRONTLINE_FAMILIES:
-        return reject(422, f"Frontline callback /{family} is not served by this version")
+    if family == "routing":
+        return routing.route_conversation(params, deadline)
+    if family in LOCATIONS_BY_FAMILY:
+        return _route_location(params, LOCATIONS_BY_FAMILY[family], deadline)
     if family == "conversations" or params.get("EventType"):
         return _route_conversations(params, deadline)
     if params.get("Location"):
-        return reject(422, f"unsupported Location {params.get('Location')[:100]!r}")
+        return _route_location(params, ALL_LOCATIONS, deadline)
     return reject(400, "request has neither EventType nor Location")
 
 
@@ -68,6 +82,8 @@ def _handle(params: Any, path: str, deadline: Deadline) -> Reply:
     logs.add_request_fields(event_type=event_type or params.get("Location"))
     try:
         return _route(params, path, deadline)
+    except BadCallback as bad:
+        return reject(400, str(bad))
     except Exception as error:  # noqa: BLE001 - last resort: a pre-event must still not block a conversation
         logs.error(f"handler failed: {type(error).__name__}")
         if event_type and _is_pre_event(event_type):

@@ -140,3 +140,24 @@ def update_participant_attributes(settings: Settings, conversation_sid: str, par
     # Sent without X-Twilio-Webhook-Enabled, so this write does not trigger another webhook.
     resource = twilio_client(settings).conversations.v1.conversations(conversation_sid).participants(participant_sid)
     call_with_retries("participant update", lambda: resource.update(attributes=attributes), deadline)
+
+
+PARTICIPANT_EXISTS_CODE = 50433
+
+
+def add_chat_participant(settings: Settings, conversation_sid: str, identity: str, deadline: Deadline) -> bool:
+    """Add `identity` to the conversation; False (not an error) when it is already there."""
+    from twilio.base.exceptions import TwilioRestException
+
+    participants = twilio_client(settings).conversations.v1.conversations(conversation_sid).participants
+
+    def create() -> bool:
+        try:
+            participants.create(identity=identity)
+        except TwilioRestException as error:
+            if error.status == 409 or error.code == PARTICIPANT_EXISTS_CODE:
+                return False
+            raise
+        return True
+
+    return call_with_retries("participant create", create, deadline)

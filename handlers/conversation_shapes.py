@@ -38,7 +38,7 @@ def parse_attributes(raw: str | None) -> dict[str, Any] | None:
         return {}
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser allows
         return None
     return value if isinstance(value, dict) else None
 

@@ -31,6 +31,7 @@ VARIABLES: dict[str, tuple[bool, str, str]] = {
     "TWILIO_SMS_NUMBER": (False, "", "Frontline: default proxy number for SMS"),
     "TWILIO_WHATSAPP_NUMBER": (False, "", "Frontline: default proxy number for WhatsApp"),
     "DEFAULT_WORKER": (False, "", "Frontline: worker identity used when a customer has none"),
+    "UNASSIGNED_CUSTOMERS_VISIBLE": (False, "true", "Frontline: customers with no worker are listed to every worker (true/false)"),
 }
 
 ADDRESS_INDEX_COLLECTION = "customer_addresses"
@@ -57,6 +58,7 @@ class Settings:
     sms_number: str
     whatsapp_number: str
     default_worker: str
+    unassigned_customers_visible: bool
 
 
 def _positive_number(name: str, raw: str, kind: type) -> float | int:
@@ -67,6 +69,13 @@ def _positive_number(name: str, raw: str, kind: type) -> float | int:
     if value <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
     return value
+
+
+def _flag(name: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return lowered in ("true", "1", "yes")
 
 
 def from_environ(environ: Mapping[str, str]) -> Settings:
@@ -95,6 +104,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         sms_number=values["TWILIO_SMS_NUMBER"],
         whatsapp_number=values["TWILIO_WHATSAPP_NUMBER"],
         default_worker=values["DEFAULT_WORKER"],
+        unassigned_customers_visible=_flag("UNASSIGNED_CUSTOMERS_VISIBLE", values["UNASSIGNED_CUSTOMERS_VISIBLE"]),
     )
 
 

@@ -10,6 +10,9 @@ from urllib.parse import urlparse
 from store.addresses import address_key, is_phone_number
 
 CHANNEL_TYPES = ("sms", "whatsapp", "chat", "email")
+# Written by the store, never by users: Firestore cannot sort or search case-insensitively,
+# so the worker lists order and prefix-search on this instead of display_name.
+SORT_FIELD = "sort_name"
 _PHONE_CHANNELS = ("sms", "whatsapp")
 
 
@@ -79,12 +82,22 @@ def validate_profile(profile: Mapping[str, Any], default_region: str) -> dict[st
     for link in profile.get("links") or []:
         if not isinstance(link, Mapping) or not is_https_url(link.get("value")):
             raise InvalidProfile(f"link {link!r} must have an absolute https URL as value")
-    clean = {key: value for key, value in profile.items() if key != "customer_id"}
+    worker = profile.get("worker") or ""
+    if not isinstance(worker, str):
+        raise InvalidProfile(f"worker {worker!r} must be a worker identity")
+    clean = {key: value for key, value in profile.items() if key not in ("customer_id", SORT_FIELD)}
     clean["display_name"] = display_name.strip()
+    clean[SORT_FIELD] = sort_name_of(display_name)
+    # Always present (empty = unassigned): Firestore queries cannot match a missing field.
+    clean["worker"] = worker.strip()
     clean["channels"] = [{"type": c["type"], "value": c["value"].strip()} for c in channels]
     if avatar in (None, ""):
         clean.pop("avatar", None)
     return clean
+
+
+def sort_name_of(display_name: str) -> str:
+    return display_name.strip().casefold()
 
 
 def index_keys(profile: Mapping[str, Any], default_region: str) -> set[str]:

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+PARTICIPANTS_PATH = re.compile(r"^/v1/Conversations/(?P<conversation>[^/]+)/Participants$")
 PARTICIPANT_PATH = re.compile(r"^/v1/Conversations/(?P<conversation>[^/]+)/Participants/(?P<participant>[^/?]+)$")
 
 
@@ -56,7 +57,7 @@ class TwilioStandIn:
         self.requests: list[Recorded] = []
         self._faults: dict[tuple[str, str], deque[Fault]] = {}
         self._always: dict[tuple[str, str], Fault] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -122,7 +123,25 @@ class TwilioStandIn:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return header == f"Basic {expected}"
 
+    def _create(self, conversation_sid: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        identity = form.get("Identity")
+        if not identity:
+            return 400, _error(400, 50400, "Identity or MessagingBinding is required")
+        with self._lock:  # one check-and-add, as Twilio's uniqueness on identity is
+            if any(c == conversation_sid and p["identity"] == identity for (c, _), p in self.participants.items()):
+                return 409, _error(409, 50433, "Participant already exists")
+            participant_sid = "MB%032x" % (len(self.participants) + 1)
+            self.add_participant(conversation_sid, participant_sid, identity=identity, attributes=form.get("Attributes", "{}"))
+            return 201, dict(self.participants[(conversation_sid, participant_sid)])
+
+    def identities_in(self, conversation_sid: str) -> list[str]:
+        with self._lock:
+            return [p["identity"] for (c, _), p in self.participants.items() if c == conversation_sid and p["identity"]]
+
     def _answer(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        create = PARTICIPANTS_PATH.match(path)
+        if create and method == "POST":
+            return self._create(create["conversation"], form)
         match = PARTICIPANT_PATH.match(path)
         if not match:
             return 404, _error(404, 20404, f"The requested resource {path} was not found")

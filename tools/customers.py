@@ -21,6 +21,22 @@ def import_json(path: Path) -> int:
     return len(rows)
 
 
+def import_frontline_samples(workers_path: Path, templates_path: Path) -> tuple[int, int]:
+    """Workers (their own proxy numbers) and template categories for the Frontline callbacks."""
+    from runtime.config import settings
+    from store.client import firestore_client
+    from store.directory import save_template_category, save_worker
+
+    db = firestore_client(settings().project)
+    workers = json.loads(workers_path.read_text(encoding="utf-8"))
+    categories = json.loads(templates_path.read_text(encoding="utf-8"))
+    for worker in workers:
+        save_worker(db, worker["identity"], worker)
+    for category in categories:
+        save_template_category(db, category["id"], category)
+    return len(workers), len(categories)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.customers", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)

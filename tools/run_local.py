@@ -40,10 +40,12 @@ def main() -> int:
     os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host_port
     server = None
     try:
-        from tools.customers import import_json
+        from tools.customers import import_frontline_samples, import_json
 
         count = import_json(ROOT / "samples" / "customers.json")
-        print(f"Firestore emulator on {emulator.host_port} (project {project}); loaded {count} sample customers")
+        workers, categories = import_frontline_samples(ROOT / "samples" / "workers.json", ROOT / "samples" / "templates.json")
+        print(f"Firestore emulator on {emulator.host_port} (project {project}); loaded {count} sample customers, "
+              f"{workers} workers, {categories} template categories")
         server = subprocess.Popen(
             [sys.executable, "-m", "functions_framework", "--target", "frontline_webhook", "--source", str(ROOT / "main.py"),
              "--host", "127.0.0.1", "--port", str(port)],

@@ -1,0 +1,88 @@
+"""Pure shapes of the Frontline callbacks' answers (field names are Frontline's, camelCase included)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_PAGE_SIZE = 30
+MAX_PAGE_SIZE = 100
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+class BadCallback(ValueError):
+    """A callback we cannot answer as asked; the message is the one-line reason."""
+
+
+def required(params: Any, name: str) -> str:
+    value = (params.get(name) or "").strip()
+    if not value:
+        raise BadCallback(f"missing required field: {name}")
+    return value
+
+
+def page_size_of(raw: str | None) -> int:
+    if raw is None or not raw.strip():
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(raw.strip())
+    except ValueError:
+        raise BadCallback(f"PageSize must be a whole number, got {raw[:40]!r}") from None
+    if size < 1:
+        raise BadCallback(f"PageSize must be at least 1, got {size}")
+    return min(size, MAX_PAGE_SIZE)
+
+
+def customer_summary(customer_id: str, profile: Mapping[str, Any]) -> dict[str, Any]:
+    return {"customer_id": customer_id, "display_name": profile.get("display_name", ""), "avatar": profile.get("avatar")}
+
+
+def customer_details(customer_id: str, profile: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **customer_summary(customer_id, profile),
+        "channels": [{"type": c.get("type"), "value": c.get("value")} for c in profile.get("channels") or []],
+        "links": list(profile.get("links") or []),
+        "details": dict(profile.get("details") or {}),
+    }
+
+
+def proxy_address(channel_type: str, worker: Mapping[str, Any], sms_number: str, whatsapp_number: str) -> str | None:
+    """The number a worker texts from: their own in `workers/{identity}`, else the configured one."""
+    kind = channel_type.strip().lower()
+    if kind == "sms":
+        return worker.get("sms_number") or sms_number or None
+    if kind == "whatsapp":
+        number = worker.get("whatsapp_number") or whatsapp_number
+        if not number:
+            return None
+        return number if number.lower().startswith("whatsapp:") else f"whatsapp:{number}"
+    return None
+
+
+def template_values(customer_id: str, customer: Mapping[str, Any], worker_identity: str, worker: Mapping[str, Any]) -> dict[str, str]:
+    name = str(customer.get("display_name") or "")
+    return {
+        "Name": name,
+        "FirstName": name.split()[0] if name.split() else "",
+        "CustomerId": customer_id,
+        "Author": str(worker.get("display_name") or worker_identity),
+    }
+
+
+def render(content: str, values: Mapping[str, str]) -> str:
+    """Fill `{{Key}}` placeholders; an unknown one is left as written, so a typo shows instead of vanishing."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), content)
+
+
+def rendered_categories(categories: list[Mapping[str, Any]], values: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "display_name": category.get("display_name", ""),
+            "templates": [
+                {"content": render(str(t.get("content", "")), values), "whatsAppApproved": bool(t.get("whatsAppApproved", False))}
+                for t in category.get("templates") or []
+            ],
+        }
+        for category in categories
+    ]

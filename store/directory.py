@@ -1,0 +1,107 @@
+"""Worker-facing reads for the Frontline callbacks: customer lists, search, workers, templates.
+
+Lists page with Firestore query cursors (`start_after` the anchor's snapshot), so a page
+costs its own size in reads however many customers there are.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runtime.config import ADDRESS_INDEX_COLLECTION
+from store.addresses import address_key
+from store.profiles import SORT_FIELD, sort_name_of
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import Client
+
+WORKERS_COLLECTION = "workers"
+TEMPLATES_COLLECTION = "templates"
+UNASSIGNED = ""
+# The highest code point Firestore sorts: `prefix + this` bounds every string starting with prefix.
+_PREFIX_END = "\uf8ff"
+
+
+class Directory:
+    def __init__(self, db: Client, customers_collection: str = "customers", default_region: str = "US",
+                 unassigned_visible: bool = True) -> None:
+        self._db = db
+        self._customers = customers_collection
+        self._region = default_region
+        self._unassigned_visible = unassigned_visible
+
+    def is_visible(self, profile: dict[str, Any], worker: str) -> bool:
+        owner = (profile.get("worker") or "").strip()
+        return owner == worker or (owner == UNASSIGNED and self._unassigned_visible)
+
+    def _owned_by(self, worker: str):
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        owners = [worker, UNASSIGNED] if self._unassigned_visible and worker != UNASSIGNED else [worker]
+        collection = self._db.collection(self._customers)
+        if len(owners) == 1:
+            return collection.where(filter=FieldFilter("worker", "==", worker))
+        return collection.where(filter=FieldFilter("worker", "in", owners))
+
+    def customers_page(self, worker: str, page_size: int, anchor: str | None = None,
+                       name_prefix: str | None = None) -> list[tuple[str, dict[str, Any]]] | None:
+        """(customer_id, profile) pairs after `anchor`, by name; None when the anchor no longer exists."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._owned_by(worker)
+        if name_prefix:
+            prefix = sort_name_of(name_prefix)
+            query = query.where(filter=FieldFilter(SORT_FIELD, ">=", prefix)).where(filter=FieldFilter(SORT_FIELD, "<", prefix + _PREFIX_END))
+        query = query.order_by(SORT_FIELD)
+        if anchor:
+            anchor_snapshot = self._db.collection(self._customers).document(anchor).get()
+            if not anchor_snapshot.exists:
+                return None
+            query = query.start_after(anchor_snapshot)
+        return [(snapshot.id, snapshot.to_dict()) for snapshot in query.limit(page_size).stream()]
+
+    def customer_by_address(self, address: str) -> tuple[str, dict[str, Any]] | None:
+        key = address_key(address, self._region)
+        if key is None:
+            return None
+        entry = self._db.collection(ADDRESS_INDEX_COLLECTION).document(key).get()
+        if not entry.exists:
+            return None
+        customer_id = str(entry.get("customer_id"))
+        profile = self.customer(customer_id)
+        return (customer_id, profile) if profile is not None else None
+
+    def customer(self, customer_id: str) -> dict[str, Any] | None:
+        if not customer_id or "/" in customer_id:
+            return None
+        snapshot = self._db.collection(self._customers).document(customer_id).get()
+        return snapshot.to_dict() if snapshot.exists else None
+
+    def worker(self, identity: str) -> dict[str, Any]:
+        if not identity or "/" in identity:
+            return {}
+        snapshot = self._db.collection(WORKERS_COLLECTION).document(identity).get()
+        return snapshot.to_dict() if snapshot.exists else {}
+
+    def template_categories(self) -> list[dict[str, Any]]:
+        """Every category, by its `order` field, then by id: a handful of documents, read whole."""
+        categories = [(snapshot.id, snapshot.to_dict()) for snapshot in self._db.collection(TEMPLATES_COLLECTION).stream()]
+        categories.sort(key=lambda item: (item[1].get("order", 0), item[0]))
+        return [data for _, data in categories]
+
+
+def default_directory() -> Directory:
+    from runtime.config import settings
+    from store.client import firestore_client
+
+    current = settings()
+    return Directory(firestore_client(current.project), current.customers_collection, current.default_region,
+                     current.unassigned_customers_visible)
+
+
+def save_worker(db: Client, identity: str, worker: dict[str, Any]) -> None:
+    db.collection(WORKERS_COLLECTION).document(identity).set({k: v for k, v in worker.items() if k != "identity"})
+
+
+def save_template_category(db: Client, category_id: str, category: dict[str, Any]) -> None:
+    db.collection(TEMPLATES_COLLECTION).document(category_id).set({k: v for k, v in category.items() if k != "id"})
