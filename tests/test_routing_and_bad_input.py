@@ -88,6 +88,19 @@ def test_unknown_location_is_422_with_reason(client, capsys):
     assert "GetSomethingNew" in reason
 
 
+def test_a_location_of_another_family_at_a_family_path_is_422(client, store, capsys):
+    # /templates serves only GetTemplatesByCustomerId; a CRM Location sent there is not routed to the CRM.
+    response = signed_post(client, {"Location": "GetCustomersList", "Worker": "joe@example.com", "PageSize": "30"}, path="/templates")
+    reason, _ = assert_one_line_rejection(response, capsys, 422)
+    assert "GetCustomersList" in reason
+
+
+def test_a_family_path_without_location_is_400_naming_it(client, capsys):
+    response = signed_post(client, {"Worker": "joe@example.com"}, path="/crm")
+    reason, _ = assert_one_line_rejection(response, capsys, 400)
+    assert "Location" in reason
+
+
 def test_conversations_path_without_event_type_is_400_naming_it(client, capsys):
     response = signed_post(client, {"ChatServiceSid": "IS" + "0" * 32}, path="/conversations")
     reason, _ = assert_one_line_rejection(response, capsys, 400)
@@ -165,7 +178,8 @@ def test_unsigned_post_with_a_json_body_is_403(client, capsys):
 
 # --- malformed fields -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("attributes", ["{not json", "[1, 2]", "null", '"a string"', "42", "\x00\xff", "{" * 5000])
+@pytest.mark.parametrize("attributes", ["{not json", "[1, 2]", "null", '"a string"', "42", "\x00\xff", "{" * 5000, "[" * 80000],
+                         ids=["broken", "list", "null", "string", "number", "binary", "unclosed", "nested-too-deep"])
 def test_attributes_that_are_not_a_json_object_never_fail_conversation_add(client, ada, attributes):
     response = conversation_add(client, Attributes=attributes)
     assert response.status_code == 200

@@ -44,7 +44,7 @@ def _form_params(body: bytes) -> MultiDict:
 
 def admit(request: Any, settings: Settings) -> Admitted | Reply:
     if request.method not in ALLOWED_METHODS:
-        return reject(405, f"method {request.method} not allowed; use POST", Allow=", ".join(ALLOWED_METHODS))
+        return reject(405, f"method {request.method} not allowed; use POST or GET", Allow=", ".join(ALLOWED_METHODS))
     body = _read_body(request, settings.max_body_bytes)
     if body is None:
         return reject(413, f"request body over {settings.max_body_bytes} bytes")
