@@ -75,12 +75,19 @@ def render(content: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), content)
 
 
+def is_approved(flag: Any) -> bool:
+    """A console-typed "false" must not count as approved, as bool("false") would."""
+    if isinstance(flag, str):
+        return flag.strip().lower() in ("true", "1", "yes")
+    return flag is True
+
+
 def rendered_categories(categories: list[Mapping[str, Any]], values: Mapping[str, str]) -> list[dict[str, Any]]:
     return [
         {
             "display_name": category.get("display_name", ""),
             "templates": [
-                {"content": render(str(t.get("content", "")), values), "whatsAppApproved": bool(t.get("whatsAppApproved", False))}
+                {"content": render(str(t.get("content", "")), values), "whatsAppApproved": is_approved(t.get("whatsAppApproved"))}
                 for t in category.get("templates") or []
             ],
         }

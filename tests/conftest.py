@@ -21,6 +21,8 @@ AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 PROJECT = "demo-frontline-test"
 CONVERSATION_SID = "CH" + "a" * 32
 PARTICIPANT_SID = "MB" + "b" * 32
+# One log per test process: parallel sessions must not truncate each other's.
+PRISM_LOG = ROOT / ".local" / f"prism-{os.getpid()}.log"
 TWILIO_SPEC = ROOT / "node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_conversations_v1.json"
 
 os.environ.update({
@@ -135,7 +137,7 @@ def prism():
     if not binary.exists() or not TWILIO_SPEC.exists():
         pytest.fail("Prism or Twilio's OpenAPI description is missing: run `npm ci` (make test does)")
     port = free_port()
-    log_path = ROOT / ".local" / "prism.log"
+    log_path = PRISM_LOG
     log_path.parent.mkdir(exist_ok=True)
     with open(log_path, "wb") as log:
         process = subprocess.Popen([str(binary), "mock", str(TWILIO_SPEC), "-h", "127.0.0.1", "-p", str(port), "--errors"],

@@ -395,3 +395,10 @@ def test_mask_address_keeps_only_the_last_four(address, masked):
 def test_mask_address_never_contains_the_number():
     assert "5558675310" not in mask_address("+15558675310")
     assert "867" not in mask_address("(555) 867-5310")
+
+
+def test_whatsapp_approval_typed_as_text_is_read_as_text():
+    from handlers.frontline_shapes import is_approved
+
+    assert [is_approved(v) for v in (True, "true", "TRUE", "1")] == [True] * 4
+    assert [is_approved(v) for v in (False, "false", "", None, "no", 0)] == [False] * 6
