@@ -23,29 +23,47 @@ from handlers.conversation_shapes import (
 from runtime import logs
 from runtime.config import settings
 from runtime.deadline import Deadline
+from store.client import firestore_client_ready
 from store.customers import default_store
 from store.profiles import CustomerCard
 from web.replies import Reply, reject
 
-# Lookups run on a pool so a hung connection costs the request its deadline, never more.
-_lookup_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lookup")
+# Only an instance's first lookup runs on this pool (see _find_customer).
+_lookup_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lookup")
 
 
 class LookupFailed(RuntimeError):
     pass
 
 
+def _lookup_failed(error: Exception, timeout: float) -> LookupFailed:
+    if type(error).__name__ == "DeadlineExceeded":  # google.api_core's, raised when gRPC's deadline passes
+        return LookupFailed(f"customer lookup took longer than {timeout:.2f}s")
+    return LookupFailed(f"customer lookup failed: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}")
+
+
+def _lookup(address: str, timeout: float) -> CustomerCard | None:
+    try:
+        return default_store().find_by_address(address, timeout=timeout)
+    except Exception as error:  # noqa: BLE001 - any store fault is a failed lookup, never a failed webhook
+        raise _lookup_failed(error, timeout) from error
+
+
 def _find_customer(address: str, deadline: Deadline) -> CustomerCard | None:
     remaining = deadline.remaining()
     if remaining <= 0:
         raise LookupFailed("deadline reached before the customer lookup")
-    future = _lookup_pool.submit(lambda: default_store().find_by_address(address, timeout=remaining))
+    if firestore_client_ready(settings().project):
+        # In the request's own thread: the lookup is one gRPC call whose deadline (timeout=remaining)
+        # bounds a hung connection. A hop to a pool thread here cost ~0.3 ms a request (bench/README.md).
+        return _lookup(address, remaining)
+    # The instance's first lookup also creates the client (imports, credentials), which no gRPC
+    # deadline bounds: it runs on the pool, and the request stops waiting at its deadline.
+    future = _lookup_pool.submit(_lookup, address, remaining)
     try:
         return future.result(timeout=remaining)
     except FutureTimeout:
         raise LookupFailed(f"customer lookup took longer than {remaining:.2f}s") from None
-    except Exception as error:  # noqa: BLE001 - any store fault is a failed lookup, never a failed webhook
-        raise LookupFailed(f"customer lookup failed: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}") from error
 
 
 def on_conversation_add(form: Any, deadline: Deadline) -> Reply:
@@ -109,7 +127,7 @@ def _write_profile_attributes(conversation_sid: str, participant_sid: str, card:
     except twilio_rest.TwilioUnavailable as failure:
         logs.error(f"gave up: {failure}", customer_id=card.customer_id)
     except Exception as error:  # noqa: BLE001 - e.g. 401/403: a configuration fault, logged for the operator
-        logs.error(f"participant update failed: {twilio_rest.describe_error(error)}", customer_id=card.customer_id)
+        logs.error(f"participant fetch or update refused: {twilio_rest.describe_error(error)}", customer_id=card.customer_id)
 
 
 HANDLERS = {
