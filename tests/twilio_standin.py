@@ -1,4 +1,4 @@
-"""A small stateful stand-in for Twilio's Conversations participant endpoints, on 127.0.0.1.
+"""A small stateful stand-in for Twilio's Conversations participant endpoints and the account's webhook configuration, on 127.0.0.1.
 
 The function reaches it through TWILIO_API_BASE_URL and the real `twilio` client, so tests
 see exactly what was sent over HTTP: which participant was written, with what, how often,
@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 PARTICIPANTS_PATH = re.compile(r"^/v1/Conversations/(?P<conversation>[^/]+)/Participants$")
 PARTICIPANT_PATH = re.compile(r"^/v1/Conversations/(?P<conversation>[^/]+)/Participants/(?P<participant>[^/?]+)$")
+WEBHOOK_CONFIGURATION_PATH = "/v1/Configuration/Webhooks"
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -57,6 +58,7 @@ class TwilioStandIn:
         self.requests: list[Recorded] = []
         self._faults: dict[tuple[str, str], deque[Fault]] = {}
         self._always: dict[tuple[str, str], Fault] = {}
+        self.webhook_configuration = self._fresh_webhook_configuration()
         self._lock = threading.RLock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -81,6 +83,7 @@ class TwilioStandIn:
             self.requests.clear()
             self._faults.clear()
             self._always.clear()
+            self.webhook_configuration = self._fresh_webhook_configuration()
 
     # --- arranging state -------------------------------------------------------------
     def add_participant(self, conversation_sid: str, participant_sid: str, *, address: str | None = None,
@@ -94,6 +97,27 @@ class TwilioStandIn:
                 "url": f"https://conversations.twilio.com/v1/Conversations/{conversation_sid}/Participants/{participant_sid}",
                 "last_read_message_index": None, "last_read_timestamp": None,
             }
+
+    def set_webhook_configuration(self, **fields: Any) -> None:
+        """Arrange the account's Conversations webhook configuration (snake_case fields, as Twilio answers them)."""
+        with self._lock:
+            self.webhook_configuration.update(fields)
+
+    def _fresh_webhook_configuration(self) -> dict[str, Any]:
+        return {"account_sid": self.account_sid, "pre_webhook_url": None, "post_webhook_url": None, "method": "POST",
+                "filters": [], "target": "webhook", "url": "https://conversations.twilio.com" + WEBHOOK_CONFIGURATION_PATH}
+
+    def _configure_webhooks(self, method: str, pairs: list[tuple[str, str]]) -> tuple[int, dict[str, Any]]:
+        form = dict(pairs)
+        with self._lock:
+            if method == "POST":
+                if form.get("Target", "webhook") not in ("webhook", "flex") or form.get("Method", "POST").upper() not in ("GET", "POST"):
+                    return 400, _error(400, 20001, "Invalid Target or Method")
+                names = {"PreWebhookUrl": "pre_webhook_url", "PostWebhookUrl": "post_webhook_url", "Method": "method", "Target": "target"}
+                self.webhook_configuration.update({field: form[name] for name, field in names.items() if name in form})
+                if "Filters" in form:  # a list: one repeated Filters parameter per event
+                    self.webhook_configuration["filters"] = [value for name, value in pairs if name == "Filters"]
+            return 200, dict(self.webhook_configuration)
 
     def attributes_of(self, conversation_sid: str, participant_sid: str) -> dict[str, Any]:
         return json.loads(self.participants[(conversation_sid, participant_sid)]["attributes"])
@@ -138,7 +162,9 @@ class TwilioStandIn:
         with self._lock:
             return [p["identity"] for (c, _), p in self.participants.items() if c == conversation_sid and p["identity"]]
 
-    def _answer(self, method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _answer(self, method: str, path: str, form: dict[str, str], pairs: list[tuple[str, str]] | None = None) -> tuple[int, dict[str, Any]]:
+        if path == WEBHOOK_CONFIGURATION_PATH:
+            return self._configure_webhooks(method, pairs if pairs is not None else list(form.items()))
         create = PARTICIPANTS_PATH.match(path)
         if create and method == "POST":
             return self._create(create["conversation"], form)
@@ -165,7 +191,8 @@ class TwilioStandIn:
 
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+                pairs = parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True)
+                form = dict(pairs)
                 path = self.path.split("?")[0]
                 with standin._lock:
                     standin.requests.append(Recorded(method, path, form, time.monotonic(), dict(self.headers.items())))
@@ -181,7 +208,7 @@ class TwilioStandIn:
                 elif fault and fault.status:
                     status, body = fault.status, _error(fault.status, 20000 + fault.status, "injected fault")
                 else:
-                    status, body = standin._answer(method, path, form)
+                    status, body = standin._answer(method, path, form, pairs)
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
