@@ -2,9 +2,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 NODE_STAMP := node_modules/.package-lock.json
+DEPLOY_ENV ?= deploy.env
 
-.PHONY: run test install clean
+.PHONY: run test install clean deploy deploy-dry bench
 
 ## run: the function on http://127.0.0.1:8080 with the Firestore emulator and sample customers
 run: $(STAMP)
@@ -14,12 +16,28 @@ run: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
+## deploy: gcloud functions deploy, with the settings in $(DEPLOY_ENV) (see deploy.env.example)
+deploy:
+	@$(PYTHON) -m tools.deploy --env-file $(DEPLOY_ENV)
+
+## deploy-dry: print the exact deploy command without running it
+deploy-dry:
+	@$(PYTHON) -m tools.deploy --env-file $(DEPLOY_ENV) --dry-run
+
+## bench: cold start, latency under load, lookup cost vs customer base (bench/README.md); not part of test
+bench: $(STAMP) $(BENCH_STAMP)
+	$(PY) -m bench.run
+
 install: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

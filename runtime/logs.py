@@ -10,9 +10,12 @@ import contextvars
 import json
 import logging
 import sys
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-_request_fields: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("request_fields", default={})
+# Read-only default: fields are only ever replaced with a new dict, never mutated in place.
+_request_fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("request_fields", default=MappingProxyType({}))
 
 _SEVERITY = {"WARNING": "WARNING", "CRITICAL": "CRITICAL", "ERROR": "ERROR", "INFO": "INFO", "DEBUG": "DEBUG"}
 
@@ -25,6 +28,11 @@ def mask_address(address: str) -> str:
     return "***" + visible
 
 
+# JSON leaves these unescaped, but many line readers (Python's splitlines, JavaScript) end a
+# line at them; request fields carry caller-chosen text, so escape them to keep one entry per line.
+_LINE_BREAKS_ESCAPED = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 class _JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -33,7 +41,7 @@ class _JsonLineFormatter(logging.Formatter):
         }
         entry.update(_request_fields.get())
         entry.update(getattr(record, "fields", {}))
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json.dumps(entry, default=str, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED)
 
 
 class _StdoutHandler(logging.StreamHandler):

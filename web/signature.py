@@ -40,4 +40,14 @@ def is_signed_by_twilio(request: Any, signed_params: Any, auth_token: str, publi
     if not signature:
         return False
     validator = RequestValidator(auth_token)
-    return any(validator.validate(url, signed_params, signature) for url in signed_url_candidates(request, public_url))
+    return any(_validates(validator, url, signed_params, signature) for url in signed_url_candidates(request, public_url))
+
+
+def _validates(validator: RequestValidator, url: str, signed_params: Any, signature: str) -> bool:
+    # The validator parses the URL to try it with and without a port; a Host header that is not
+    # a valid host[:port] (`x:abc`, `x:99999`, `[::1`) makes that parse raise. Twilio never
+    # sends such a Host, so the request is simply not Twilio's: a 403, not a 500.
+    try:
+        return validator.validate(url, signed_params, signature)
+    except ValueError:
+        return False
