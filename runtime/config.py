@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 TWILIO_API_DEFAULT_BASE_URL = "https://conversations.twilio.com"
@@ -78,8 +78,40 @@ def _flag(name: str, raw: str) -> bool:
     return lowered in ("true", "1", "yes")
 
 
+@dataclass(frozen=True)
+class StoreSettings:
+    """What Firestore-only tools (the customer data tool, benchmarks) need: no Twilio credentials."""
+
+    project: str
+    customers_collection: str
+    default_region: str
+
+
+# The subset of VARIABLES that reaching the customer data needs; FIRESTORE_EMULATOR_HOST is read
+# by the Firestore client library itself, so it is listed here only to be documented.
+STORE_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST", "CUSTOMERS_COLLECTION", "DEFAULT_REGION")
+
+
+def _values(environ: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    return {name: environ.get(name, "").strip() or VARIABLES[name][1] for name in names}
+
+
+def store_settings_from_environ(environ: Mapping[str, str]) -> StoreSettings:
+    values = _values(environ, STORE_VARIABLES)
+    return StoreSettings(
+        project=values["GOOGLE_CLOUD_PROJECT"],
+        customers_collection=values["CUSTOMERS_COLLECTION"],
+        default_region=values["DEFAULT_REGION"].upper(),
+    )
+
+
+def store_settings() -> StoreSettings:
+    """Read on every call (cheap, no cache): tools run once, and tests change the environment between calls."""
+    return store_settings_from_environ(os.environ)
+
+
 def from_environ(environ: Mapping[str, str]) -> Settings:
-    values = {name: environ.get(name, "").strip() or default for name, (_, default, _) in VARIABLES.items()}
+    values = _values(environ, VARIABLES)
     missing = [name for name, (required, _, _) in VARIABLES.items() if required and not values[name]]
     if missing:
         raise ConfigError("missing required environment variable(s): " + ", ".join(missing))
@@ -88,6 +120,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     deadline = _positive_number("WEBHOOK_DEADLINE_S", values["WEBHOOK_DEADLINE_S"], float)
     if deadline >= 5:
         raise ConfigError("WEBHOOK_DEADLINE_S must be under 5 (Twilio's webhook timeout)")
+    store = store_settings_from_environ(environ)
     return Settings(
         auth_token=values["TWILIO_AUTH_TOKEN"],
         account_sid=values["TWILIO_ACCOUNT_SID"],
@@ -95,9 +128,9 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         api_secret=values["TWILIO_API_SECRET"],
         twilio_api_base_url=values["TWILIO_API_BASE_URL"].rstrip("/"),
         public_url=values["PUBLIC_URL"],
-        project=values["GOOGLE_CLOUD_PROJECT"],
-        customers_collection=values["CUSTOMERS_COLLECTION"],
-        default_region=values["DEFAULT_REGION"].upper(),
+        project=store.project,
+        customers_collection=store.customers_collection,
+        default_region=store.default_region,
         deadline_s=deadline,
         max_body_bytes=int(_positive_number("MAX_BODY_BYTES", values["MAX_BODY_BYTES"], int)),
         log_level=values["LOG_LEVEL"].upper(),

@@ -17,9 +17,18 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str], Client] = {}
 
 
-def firestore_client(project: str) -> Client:
+def _key(project: str) -> tuple[str, str]:
     # Keyed by emulator host too: a test (or a local run) that moves the emulator gets a fresh channel.
-    key = (project, os.environ.get("FIRESTORE_EMULATOR_HOST", ""))
+    return (project, os.environ.get("FIRESTORE_EMULATOR_HOST", ""))
+
+
+def firestore_client_ready(project: str) -> bool:
+    """Whether `firestore_client(project)` exists already, so using it costs no import and no credential lookup."""
+    return _key(project) in _clients
+
+
+def firestore_client(project: str) -> Client:
+    key = _key(project)
     client = _clients.get(key)
     if client is None:
         with _lock:

@@ -7,15 +7,17 @@ disagrees with `customers`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.config import ADDRESS_INDEX_COLLECTION
 from store.addresses import address_key
-from store.profiles import CustomerCard, card_of, customer_id_of, index_keys, validate_profile
+from store.profiles import (BatchClaims, CustomerCard, InvalidProfile, card_of, customer_id_of, index_keys, stored_index_keys,
+                            validate_profile)
 
 if TYPE_CHECKING:
-    from google.cloud.firestore import Client, Transaction
+    from google.cloud.firestore import Client, DocumentReference, Transaction
 
 
 class AddressConflict(ValueError):
@@ -23,8 +25,81 @@ class AddressConflict(ValueError):
 
     def __init__(self, address: str, owner_id: str, claimant_id: str) -> None:
         super().__init__(f"address {address} already belongs to customer {owner_id}; customer {claimant_id} cannot claim it")
+        self.address = address
         self.owner_id = owner_id
         self.claimant_id = claimant_id
+
+
+class AddressConflicts(ValueError):
+    """Every address of one upsert_many call that Firestore already gives to another customer."""
+
+    def __init__(self, conflicts: list[AddressConflict]) -> None:
+        more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+        super().__init__(f"{conflicts[0]}{more}")
+        self.conflicts = conflicts
+
+
+# Firestore's documented ceiling for one commit; every batched write here stays at or under it.
+MAX_WRITES_PER_COMMIT = 500
+# Profiles per read round when previewing outside a transaction.
+_READ_CHUNK = 500
+
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    customer_id: str
+    outcome: Outcome
+    # Profile fields that differ from what was stored, plus "index" when index entries were (re)written.
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Item:
+    customer_id: str
+    profile: dict[str, Any]
+    keys: frozenset[str]
+
+
+@dataclass
+class _Plan:
+    result: UpsertResult
+    sets: list[tuple[DocumentReference, dict[str, Any]]] = field(default_factory=list)
+    deletes: list[DocumentReference] = field(default_factory=list)
+    conflicts: list[AddressConflict] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        return len(self.sets) + len(self.deletes)
+
+
+@dataclass
+class IndexRepair:
+    """Writes that bring the index (and the store-owned profile fields) back in line with `customers`."""
+
+    index_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    index_deletes: list[str] = field(default_factory=list)
+    profile_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> int:
+        return len(self.index_sets) + len(self.index_deletes) + len(self.profile_updates)
+
+
+def _changed_fields(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tuple[str, ...]:
+    old = old or {}
+    return tuple(sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name)))
+
+
+def fitting_prefix(write_counts: list[int], limit: int = MAX_WRITES_PER_COMMIT) -> int:
+    """How many leading items fit in one commit of `limit` writes; always at least one, so work advances."""
+    total = 0
+    for taken, count in enumerate(write_counts):
+        total += count
+        if total > limit:
+            return max(taken, 1)
+    return len(write_counts)
 
 
 class CustomerStore:
@@ -32,6 +107,10 @@ class CustomerStore:
         self._db = db
         self._customers = customers_collection
         self._region = default_region
+
+    @property
+    def default_region(self) -> str:
+        return self._region
 
     def _customer_ref(self, customer_id: str):
         return self._db.collection(self._customers).document(customer_id)
@@ -100,6 +179,169 @@ class CustomerStore:
             return True
 
         return remove(self._db.transaction())
+
+    def upsert_many(self, profiles: Iterable[tuple[Any, Mapping[str, Any]]], *, dry_run: bool = False,
+                    on_progress: Callable[[str, int, int], None] | None = None) -> list[UpsertResult]:
+        """Upsert many profiles with upsert's rules, in commits of at most 500 writes, skipping unchanged ones.
+
+        Nothing is written unless every profile is valid, no two share an id or an address, and
+        no address belongs to another customer in Firestore (AddressConflicts lists them all).
+        One read of the stored profiles (get_all, outside any transaction) sorts them into
+        created / updated / unchanged; unchanged ones (equal to the stored profile) cost nothing
+        more, the others' index entries are read to find conflicts.
+        Each commit of the others is a transaction that reads its profiles and entries again, so
+        a concurrent writer cannot slip an address claim in between check and write (that race
+        raises AddressConflict; commits before it stay, and re-running is safe).
+        `on_progress(stage, done, total)` is called after each read round and each commit.
+        """
+        items = self._validated(profiles)
+        plans = self._preview(items, on_progress)
+        conflicts = [conflict for plan in plans for conflict in plan.conflicts]
+        if conflicts:
+            raise AddressConflicts(conflicts)
+        results = {item.customer_id: plan.result for item, plan in zip(items, plans, strict=True)}
+        if not dry_run:
+            # Unchanged when read is a no-op at that moment; a later write by someone else simply
+            # comes after this import, so those profiles need no transaction.
+            changed = [item for item in items if results[item.customer_id].outcome != "unchanged"]
+            for result in self._commit_all(changed, on_progress):
+                results[result.customer_id] = result
+        return [results[item.customer_id] for item in items]
+
+    def _validated(self, profiles: Iterable[tuple[Any, Mapping[str, Any]]]) -> list[_Item]:
+        claims = BatchClaims(self._region)
+        items = []
+        for position, (customer_id, profile) in enumerate(profiles, 1):
+            cid = customer_id_of(customer_id)
+            try:
+                clean = validate_profile(profile, self._region)
+                claims.claim(f"item {position}", cid, clean)
+            except InvalidProfile as error:
+                raise InvalidProfile(f"customer {cid!r}: {error}") from None
+            keys = frozenset(index_keys(clean, self._region))
+            if 1 + len(keys) > MAX_WRITES_PER_COMMIT:
+                raise InvalidProfile(f"customer {cid!r}: {len(keys)} addresses do not fit in one commit")
+            items.append(_Item(cid, clean, keys))
+        return items
+
+    def _preview(self, items: list[_Item], on_progress: Callable[[str, int, int], None] | None) -> list[_Plan]:
+        plans: list[_Plan] = []
+        for start in range(0, len(items), _READ_CHUNK):
+            plans += self._plans(items[start:start + _READ_CHUNK], None, trust_unchanged=True)
+            if on_progress:
+                on_progress("checking", len(plans), len(items))
+        return plans
+
+    def _commit_all(self, items: list[_Item], on_progress: Callable[[str, int, int], None] | None) -> list[UpsertResult]:
+        results: list[UpsertResult] = []
+        while len(results) < len(items):
+            results += self._commit(self._window(items, len(results)))
+            if on_progress:
+                on_progress("writing", len(results), len(items))
+        return results
+
+    @staticmethod
+    def _window(items: list[_Item], start: int) -> list[_Item]:
+        # Sized by the fewest writes a changed item needs (profile + its entries); _commit trims
+        # the window when deletions of old entries make a commit larger than that.
+        return items[start:start + fitting_prefix([1 + len(item.keys) for item in items[start:start + MAX_WRITES_PER_COMMIT]])]
+
+    def _commit(self, window: list[_Item]) -> list[UpsertResult]:
+        from google.cloud import firestore
+
+        @firestore.transactional
+        def plan_and_write(transaction: Transaction) -> list[UpsertResult]:
+            plans = self._plans(window, transaction)
+            plans = plans[:fitting_prefix([plan.writes for plan in plans])]
+            for plan in plans:
+                if plan.conflicts:
+                    raise plan.conflicts[0]
+                for ref, data in plan.sets:
+                    transaction.set(ref, data)
+                for ref in plan.deletes:
+                    transaction.delete(ref)
+            return [plan.result for plan in plans]
+
+        return plan_and_write(self._db.transaction())
+
+    def _plans(self, window: list[_Item], transaction: Transaction | None, trust_unchanged: bool = False) -> list[_Plan]:
+        # Firestore transactions need every read before the first write: both reads happen here.
+        stored = self._get_all([self._customer_ref(item.customer_id) for item in window], transaction)
+        # A profile equal to the stored one had its index entries written with it by this store,
+        # so the preview skips reading them (a re-import then reads one document per customer);
+        # entries broken by hand are `check`'s job. Commits always read them.
+        unchanged = {item.customer_id for item in window if trust_unchanged and stored.get(item.customer_id) == item.profile}
+        keys = set().union(*(item.keys | stored_index_keys(stored.get(item.customer_id) or {}, self._region)
+                             for item in window if item.customer_id not in unchanged))
+        entries = self._get_all([self._index_ref(key) for key in sorted(keys)], transaction)
+        return [_Plan(UpsertResult(item.customer_id, "unchanged")) if item.customer_id in unchanged
+                else self._plan(item, stored.get(item.customer_id), entries) for item in window]
+
+    def _get_all(self, refs: list[DocumentReference], transaction: Transaction | None) -> dict[str, dict[str, Any]]:
+        """Existing documents among `refs`, by id (get_all answers in no particular order)."""
+        if not refs:
+            return {}
+        reader = transaction.get_all(refs) if transaction is not None else self._db.get_all(refs)
+        return {snapshot.id: snapshot.to_dict() for snapshot in reader if snapshot.exists}
+
+    def _plan(self, item: _Item, old: dict[str, Any] | None, entries: Mapping[str, Mapping[str, Any]]) -> _Plan:
+        cid = item.customer_id
+        owners = {key: str((entries.get(key) or {}).get("customer_id", cid)) for key in sorted(item.keys)}
+        conflicts = [AddressConflict(key, owner, cid) for key, owner in owners.items() if owner != cid]
+        card = card_of(cid, item.profile).as_index_document()
+        index_sets = [(self._index_ref(key), card) for key in sorted(item.keys) if entries.get(key) != card]
+        old_keys = stored_index_keys(old, self._region) if old is not None else set()
+        # Only entries that still point at this customer are ours to remove.
+        deletes = [self._index_ref(key) for key in sorted(old_keys - item.keys)
+                   if (entries.get(key) or {}).get("customer_id") == cid]
+        profile_changes = _changed_fields(old, item.profile)
+        profile_sets = [(self._customer_ref(cid), item.profile)] if profile_changes else []
+        changed = profile_changes + (("index",) if index_sets or deletes else ())
+        outcome: Outcome = "created" if old is None else "updated" if changed else "unchanged"
+        return _Plan(UpsertResult(cid, outcome, changed if outcome == "updated" else ()), profile_sets + index_sets, deletes, conflicts)
+
+    def profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every stored profile as (customer_id, data), by id."""
+        for snapshot in self._db.collection(self._customers).stream():
+            yield snapshot.id, snapshot.to_dict()
+
+    def index_entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for snapshot in self._db.collection(ADDRESS_INDEX_COLLECTION).stream():
+            yield snapshot.id, snapshot.to_dict()
+
+    def apply_repair(self, repair: IndexRepair) -> int:
+        """Write an audit's repairs in batches of at most 500; returns the number of writes.
+
+        Plain batches, not transactions: the repair is derived from a full scan, so it is meant
+        for a quiet moment; a later `check` shows anything a concurrent writer changed meanwhile.
+        Profile fixes are field updates, so they never overwrite a field the audit did not judge.
+        """
+        writes: list[tuple[str, DocumentReference, dict[str, Any] | None]] = []
+        writes += [("set", self._index_ref(key), data) for key, data in repair.index_sets.items()]
+        writes += [("delete", self._index_ref(key), None) for key in repair.index_deletes]
+        writes += [("update", self._customer_ref(cid), fields) for cid, fields in repair.profile_updates.items()]
+        for start in range(0, len(writes), MAX_WRITES_PER_COMMIT):
+            batch = self._db.batch()
+            for kind, ref, data in writes[start:start + MAX_WRITES_PER_COMMIT]:
+                if kind == "set":
+                    batch.set(ref, data)
+                elif kind == "update":
+                    batch.update(ref, data)
+                else:
+                    batch.delete(ref)
+            batch.commit()
+        return len(writes)
+
+
+def standalone_store() -> CustomerStore:
+    """A store for tools: needs only the Firestore settings, never the Twilio credentials."""
+    from runtime.config import ConfigError, store_settings
+    from store.client import firestore_client
+
+    current = store_settings()
+    if not current.project:
+        raise ConfigError("GOOGLE_CLOUD_PROJECT is not set: name the Firestore project (a demo- id with the emulator)")
+    return CustomerStore(firestore_client(current.project), current.customers_collection, current.default_region)
 
 
 def default_store() -> CustomerStore:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,13 @@ CHANNEL_TYPES = ("sms", "whatsapp", "chat", "email")
 # so the worker lists order and prefix-search on this instead of display_name.
 SORT_FIELD = "sort_name"
 _PHONE_CHANNELS = ("sms", "whatsapp")
+
+
+# A bulk import asks for each address's key several times (validate, claim, plan against the
+# stored profile) and phonenumbers parsing is most of its CPU time; both functions are pure.
+# Only the write path and tools use these; webhooks call address_key directly, uncached.
+_key_of = functools.lru_cache(maxsize=65536)(address_key)
+_is_phone = functools.lru_cache(maxsize=65536)(is_phone_number)
 
 
 class InvalidProfile(ValueError):
@@ -58,11 +67,11 @@ def _check_channel(channel: Any, default_region: str) -> None:
         raise InvalidProfile(f"channel type {kind!r} is not one of {', '.join(CHANNEL_TYPES)}")
     if not isinstance(value, str) or not value.strip():
         raise InvalidProfile(f"{kind} channel has no value")
-    if kind in _PHONE_CHANNELS and not is_phone_number(value, default_region):
+    if kind in _PHONE_CHANNELS and not _is_phone(value, default_region):
         raise InvalidProfile(f"{kind} channel value {value!r} is not a phone number")
     if kind == "email" and "@" not in value:
         raise InvalidProfile(f"email channel value {value!r} is not an email address")
-    if address_key(value, default_region) is None:
+    if _key_of(value, default_region) is None:
         raise InvalidProfile(f"{kind} channel value {value!r} cannot be an address")
 
 
@@ -101,9 +110,57 @@ def sort_name_of(display_name: str) -> str:
 
 
 def index_keys(profile: Mapping[str, Any], default_region: str) -> set[str]:
-    keys = {address_key(c["value"], default_region) for c in profile.get("channels") or []}
+    keys = {_key_of(c["value"], default_region) for c in profile.get("channels") or []}
     return {key for key in keys if key}
+
+
+def stored_index_keys(profile: Mapping[str, Any], default_region: str) -> set[str]:
+    """index_keys of a profile as found in Firestore, which a console edit may have left malformed:
+    what looks like a channel counts, anything else is skipped (check reports it as invalid)."""
+    channels = profile.get("channels")
+    if not isinstance(channels, list):
+        return set()
+    values = [c.get("value") for c in channels if isinstance(c, Mapping) and isinstance(c.get("value"), str)]
+    return {key for key in (_key_of(value, default_region) for value in values) if key}
 
 
 def card_of(customer_id: str, profile: Mapping[str, Any]) -> CustomerCard:
     return CustomerCard(customer_id, str(profile.get("display_name") or ""), profile.get("avatar") or None)
+
+
+def derived_customer_id(profile: Mapping[str, Any], default_region: str) -> str:
+    """A stable id for a profile given without one: a hash of its first channel's address key.
+
+    Hashed rather than the key itself so phone numbers do not end up in document ids (which
+    are shown and logged unmasked); the first channel, because that is the one a file lists first.
+    """
+    channels = profile.get("channels") or []
+    key = _key_of(channels[0]["value"], default_region) if channels else None
+    if key is None:
+        raise InvalidProfile("customer_id is missing and there is no channel to derive it from")
+    return "addr-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+
+
+class BatchClaims:
+    """Ids and address keys claimed by earlier profiles of one batch, so a later one cannot reuse them.
+
+    The store checks addresses against Firestore; this catches two rows of one file (or one
+    upsert_many call) that would otherwise overwrite each other's index entries.
+    """
+
+    def __init__(self, default_region: str) -> None:
+        self._region = default_region
+        self._ids: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, str]] = {}
+
+    def claim(self, where: str, customer_id: str, clean: Mapping[str, Any]) -> None:
+        """Record `clean` as claimed at `where` (e.g. "line 7"), or InvalidProfile naming the earlier claim."""
+        if customer_id in self._ids:
+            raise InvalidProfile(f"customer_id {customer_id!r} is also on {self._ids[customer_id]}")
+        keys = index_keys(clean, self._region)
+        for key in sorted(keys):
+            if key in self._keys:
+                owner, owner_where = self._keys[key]
+                raise InvalidProfile(f"address {key} is also claimed by customer {owner!r} on {owner_where}")
+        self._ids[customer_id] = where
+        self._keys.update({key: (customer_id, where) for key in keys})

@@ -6,6 +6,7 @@ can reach live data, and a local-only auth token unless TWILIO_AUTH_TOKEN is set
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -40,9 +41,13 @@ def main() -> int:
     os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host_port
     server = None
     try:
-        from tools.customers import import_frontline_samples, import_json
+        from tools.customers import import_file, import_frontline_samples
 
-        count = import_json(ROOT / "samples" / "customers.json")
+        # The same loader as `python -m tools.customers import`: validated rows, index kept right.
+        report = import_file(ROOT / "samples" / "customers.csv", out=io.StringIO())
+        if report.problems:
+            return 1
+        count = len(report.results)
         workers, categories = import_frontline_samples(ROOT / "samples" / "workers.json", ROOT / "samples" / "templates.json")
         print(f"Firestore emulator on {emulator.host_port} (project {project}); loaded {count} sample customers, "
               f"{workers} workers, {categories} template categories")

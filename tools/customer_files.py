@@ -1,0 +1,251 @@
+"""Customer files: CSV, a JSON array, or JSON lines, read row by row with the line each row starts on.
+
+A record is a profile as the store keeps it plus `customer_id`. Reading never judges a
+profile (store/profiles.py does that); it only turns text into records, and reports the
+rows it cannot turn into one (bad JSON, a links cell that is not a JSON array...).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from store.profiles import CHANNEL_TYPES, SORT_FIELD
+
+FORMATS = ("csv", "json", "jsonl")
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# One column per channel type, several values separated by ';'.
+CHANNEL_COLUMNS = CHANNEL_TYPES
+VALUE_SEPARATOR = ";"
+# Cells holding JSON: links (array), details (object), extra (object of any other profile fields).
+JSON_COLUMNS = {"links": list, "details": dict, "extra": dict}
+CSV_COLUMNS = ("customer_id", "display_name", "avatar", "worker", *CHANNEL_COLUMNS, *JSON_COLUMNS)
+_PLAIN_FIELDS = ("display_name", "avatar", "worker")
+# Known profile fields in the order a person reads them; exports list any others after these.
+_FIELD_ORDER = ("customer_id", "display_name", "avatar", "worker", "channels", "links", "details")
+
+
+class FileError(ValueError):
+    """The file as a whole cannot be read (not a row's fault); the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    record: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def format_of(path: Path, forced: str | None) -> str:
+    if forced:
+        return forced
+    try:
+        return _EXTENSIONS[path.suffix.lower()]
+    except KeyError:
+        raise FileError(f"{path}: cannot tell the format from {path.suffix or 'no extension'!r}; "
+                        f"use .csv, .json or .jsonl, or --format {'|'.join(FORMATS)}") from None
+
+
+def read_rows(path: Path, fmt: str) -> list[Row]:
+    # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
+    text = path.read_text(encoding="utf-8-sig")
+    return {"csv": _csv_rows, "json": _json_array_rows, "jsonl": _json_lines_rows}[fmt](text)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def _csv_rows(text: str) -> list[Row]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in next(reader, [])]
+    _check_header(header)
+    rows = []
+    starts_on = reader.line_num + 1
+    for cells in reader:
+        # line_num is the last physical line read, so a quoted cell with newlines still gets its first line.
+        line, starts_on = starts_on, reader.line_num + 1
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
+            rows.append(Row(line, error=f"{len(cells)} cells but the header has {len(header)} columns"))
+            continue
+        try:
+            # A short row (trailing cells left out) reads its missing cells as empty.
+            rows.append(Row(line, record_from_cells(dict(zip(header, cells, strict=False)))))
+        except ValueError as error:
+            rows.append(Row(line, error=str(error)))
+    return rows
+
+
+def _check_header(header: list[str]) -> None:
+    if not any(header):
+        raise FileError("line 1: the header row is missing")
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    if unknown:
+        raise FileError(f"line 1: unknown column(s) {', '.join(map(repr, unknown))}; columns are {', '.join(CSV_COLUMNS)}")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise FileError(f"line 1: column(s) {', '.join(repeated)} appear more than once")
+    if "display_name" not in header:
+        raise FileError("line 1: there is no display_name column")
+
+
+def record_from_cells(cells: Mapping[str, str]) -> dict[str, Any]:
+    """One CSV row as a record; an empty cell means the field is absent (customer_id: derive it)."""
+    record: dict[str, Any] = {}
+    customer_id = cells.get("customer_id", "").strip()
+    if customer_id:
+        record["customer_id"] = customer_id
+    for name in _PLAIN_FIELDS:
+        if name in cells and (name != "avatar" or cells[name].strip()):
+            record[name] = cells[name]
+    record["channels"] = [{"type": kind, "value": value.strip()}
+                          for kind in CHANNEL_COLUMNS for value in cells.get(kind, "").split(VALUE_SEPARATOR) if value.strip()]
+    for name, kind in JSON_COLUMNS.items():
+        if cells.get(name, "").strip():
+            record[name] = _json_cell(name, cells[name], kind)
+    extra = record.pop("extra", {})
+    clashes = sorted(set(extra) & {*_FIELD_ORDER, *CSV_COLUMNS, SORT_FIELD})
+    if clashes:
+        raise ValueError(f"extra repeats field(s) {', '.join(clashes)}; use their own columns")
+    return {**record, **extra}
+
+
+def _json_cell(name: str, raw: str, kind: type) -> Any:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not valid JSON ({error.msg})") from None
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be a JSON {'array' if kind is list else 'object'}")
+    return value
+
+
+def _json_array_rows(text: str) -> list[Row]:
+    """Each element of the top-level array, with the line it starts on (json.loads would lose that)."""
+    decoder = json.JSONDecoder()
+    lines = _LineCounter(text)
+    pos = _skip_space(text, 0)
+    if not text.startswith("[", pos):
+        raise FileError(f"line {lines.at(pos)}: a .json file must hold one JSON array of customers")
+    rows: list[Row] = []
+    pos = _skip_space(text, pos + 1)
+    while not text.startswith("]", pos):
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as error:
+            raise FileError(f"line {lines.at(error.pos)}: not valid JSON ({error.msg})") from None
+        rows.append(_json_row(lines.at(pos), value))
+        pos = _skip_space(text, end)
+        if text.startswith(",", pos):
+            pos = _skip_space(text, pos + 1)
+        elif not text.startswith("]", pos):
+            raise FileError(f"line {lines.at(pos)}: expected ',' or ']' after a customer")
+    if _skip_space(text, pos + 1) != len(text):
+        raise FileError(f"line {lines.at(pos)}: text after the closing ']'")
+    return rows
+
+
+def _json_lines_rows(text: str) -> list[Row]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(_json_row(number, json.loads(line)))
+        except json.JSONDecodeError as error:
+            rows.append(Row(number, error=f"not valid JSON ({error.msg})"))
+    return rows
+
+
+def _json_row(line: int, value: Any) -> Row:
+    if not isinstance(value, dict):
+        return Row(line, error="a customer must be a JSON object")
+    return Row(line, value)
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+class _LineCounter:
+    """Line of a character offset; offsets are asked in increasing order, so counting is incremental."""
+
+    def __init__(self, text: str) -> None:
+        self._text, self._pos, self._line = text, 0, 1
+
+    def at(self, pos: int) -> int:
+        if pos < self._pos:
+            return self._text.count("\n", 0, pos) + 1
+        self._line += self._text.count("\n", self._pos, pos)
+        self._pos = pos
+        return self._line
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+def record_of(customer_id: str, profile: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored profile as a file record: its id first, the store's own sort_name left out."""
+    record = {"customer_id": customer_id, **{k: _sorted_keys(v) for k, v in profile.items() if k != SORT_FIELD}}
+    known = [name for name in _FIELD_ORDER if name in record]
+    return {name: record[name] for name in known + sorted(set(record) - set(known))}
+
+
+def _sorted_keys(value: Any) -> Any:
+    # Firestore returns map fields in no fixed order; sorting keeps exports byte-stable and diffable.
+    if isinstance(value, Mapping):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
+
+
+def write_records(out: TextIO, fmt: str, records: Iterable[dict[str, Any]]) -> int:
+    records = list(records)
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(cells_of(record) for record in records)
+    elif fmt == "jsonl":
+        out.writelines(json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records)
+    else:
+        out.write(json.dumps(records, ensure_ascii=False, indent=2, default=str) + "\n")
+    return len(records)
+
+
+def cells_of(record: Mapping[str, Any]) -> dict[str, str]:
+    """A record as CSV cells; FileError when CSV cannot hold it exactly (JSON always can)."""
+    cid = record["customer_id"]
+    cells = {name: _text(record.get(name)) for name in ("customer_id", *_PLAIN_FIELDS)}
+    for kind in CHANNEL_COLUMNS:
+        cells[kind] = VALUE_SEPARATOR.join(_channel_values(cid, record.get("channels") or [], kind))
+    # A present-but-empty list or object is written as [] / {}, so it reads back as itself.
+    for name in ("links", "details"):
+        cells[name] = json.dumps(record[name], ensure_ascii=False, default=str) if name in record else ""
+    extra = {k: v for k, v in record.items() if k not in _FIELD_ORDER}
+    if set(extra) & set(CSV_COLUMNS):
+        raise FileError(f"customer {cid!r}: field(s) {', '.join(sorted(set(extra) & set(CSV_COLUMNS)))} clash with CSV columns; "
+                        "export with --format json")
+    cells["extra"] = json.dumps(extra, ensure_ascii=False, default=str) if extra else ""
+    return cells
+
+
+def _channel_values(customer_id: str, channels: list[Any], kind: str) -> list[str]:
+    unknown = [c for c in channels if not isinstance(c, Mapping) or c.get("type") not in CHANNEL_COLUMNS]
+    if unknown:
+        kind = unknown[0].get("type") if isinstance(unknown[0], Mapping) else unknown[0]
+        raise FileError(f"customer {customer_id!r}: channel type {kind!r} has no CSV column; export with --format json")
+    values = [str(c.get("value") or "") for c in channels if c.get("type") == kind]
+    if any(VALUE_SEPARATOR in value for value in values):
+        raise FileError(f"customer {customer_id!r}: a {kind} value contains {VALUE_SEPARATOR!r}; export with --format json")
+    return values
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
