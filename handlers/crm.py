@@ -30,7 +30,8 @@ def get_customers_list(params: Any, _deadline: Deadline) -> Reply:
     return Reply(200, {"objects": {"customers": customers}})
 
 
-def get_customer_details(params: Any, _deadline: Deadline) -> Reply:
+def visible_customer(params: Any) -> tuple[str, str, dict[str, Any]] | Reply:
+    """(worker, customer_id, profile) for the asking worker, or the 404/403 that refuses it."""
     worker = required(params, "Worker")
     customer_id = required(params, "CustomerId")
     directory = default_directory()
@@ -39,6 +40,14 @@ def get_customer_details(params: Any, _deadline: Deadline) -> Reply:
         return reject(404, f"no customer {customer_id[:100]!r}")
     if not directory.is_visible(profile, worker):
         return reject(403, f"customer {customer_id[:100]!r} belongs to another worker")
+    return worker, customer_id, profile
+
+
+def get_customer_details(params: Any, _deadline: Deadline) -> Reply:
+    found = visible_customer(params)
+    if isinstance(found, Reply):
+        return found
+    _, customer_id, profile = found
     return Reply(200, {"objects": {"customer": customer_details(customer_id, profile)}})
 
 

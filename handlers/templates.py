@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.frontline_shapes import required, rendered_categories, template_values
+from handlers.crm import visible_customer
+from handlers.frontline_shapes import rendered_categories, template_values
 from runtime.deadline import Deadline
 from store.directory import default_directory
-from web.replies import Reply, reject
+from web.replies import Reply
 
 
 def get_templates(params: Any, _deadline: Deadline) -> Reply:
-    worker = required(params, "Worker")
-    customer_id = required(params, "CustomerId")
+    # The same 404/403 as the details callback: templates carry the customer's name.
+    found = visible_customer(params)
+    if isinstance(found, Reply):
+        return found
+    worker, customer_id, customer = found
     directory = default_directory()
-    customer = directory.customer(customer_id)
-    if customer is None:
-        return reject(404, f"no customer {customer_id[:100]!r}")
     values = template_values(customer_id, customer, worker, directory.worker(worker))
     return Reply(200, rendered_categories(directory.template_categories(), values))
 

@@ -410,9 +410,9 @@ def test_templates_are_rendered_for_the_customer_in_category_order(client, peopl
 
 
 def test_the_author_is_the_identity_when_the_worker_has_no_display_name(client, people, templates):
-    body = get_templates(client, "adam", worker=CAROL).get_json()
-    assert body[0]["templates"][0]["content"] == f"Hello ADAM, this is {CAROL}. How can I help?"
-    assert body[1]["templates"][0]["content"] == f"ADAM, just checking in on your last order. {CAROL}"
+    body = get_templates(client, "katherine", worker=CAROL).get_json()  # unassigned: every worker sees her
+    assert body[0]["templates"][0]["content"] == f"Hello Katherine Johnson, this is {CAROL}. How can I help?"
+    assert body[1]["templates"][0]["content"] == f"Katherine, just checking in on your last order. {CAROL}"
 
 
 def test_no_template_categories_is_an_empty_list(client, people):
@@ -425,6 +425,12 @@ def test_templates_for_an_unknown_customer_are_404(client, people, templates):
     response = get_templates(client, "nobody")
     assert response.status_code == 404
     assert "nobody" in error_of(response)
+
+
+def test_templates_for_another_workers_customer_are_403(client, people, templates):
+    response = get_templates(client, "adaline")  # bob's customer, asked by alice
+    assert response.status_code == 403
+    assert "adaline" in error_of(response)
 
 
 # --- routing by path and Location ----------------------------------------------------------------
