@@ -1007,11 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
     from tools.emulator import Emulator, EmulatorUnavailable, free_port
 
     emulator = Emulator(PROJECT, log_path=WORK_DIR / "emulator.log", host_port=f"127.0.0.1:{free_port()}")
-    standin = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN)
-    # The stand-in writes an answer's headers and body in two sends; with Nagle's algorithm on,
-    # the body then waits for the client's delayed ACK (~40 ms a REST call on Linux): an artefact
-    # of the stand-in, not of Twilio or of the function, so it is switched off here.
-    standin._server.RequestHandlerClass.disable_nagle_algorithm = True
+    standin = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN)  # Nagle is off in the stand-in itself
     server: Server | None = None
     floor: Server | None = None
     try:
