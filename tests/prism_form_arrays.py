@@ -15,12 +15,14 @@ import json
 import re
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import requests
+
+from tests.local_server import LocalHttpServer
 
 FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept", "User-Agent", "X-Twilio-Webhook-Enabled")
 
@@ -50,28 +52,13 @@ def array_fields(spec_path: Path) -> list[tuple[re.Pattern[str], str, frozenset[
     return found
 
 
-class PrismFormArrays:
+class PrismFormArrays(LocalHttpServer):
     def __init__(self, prism_base_url: str, spec_path: Path) -> None:
         self.prism = prism_base_url.rstrip("/")
         self.arrays = array_fields(spec_path)
         self.exchanges: list[Exchange] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> PrismFormArrays:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler_class())
 
     def take(self) -> list[Exchange]:
         with self._lock:

@@ -10,27 +10,19 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.local_server import LocalHttpServer
 
 PARTICIPANTS_PATH = re.compile(r"^/v1/Conversations/(?P<conversation>[^/]+)/Participants$")
 PARTICIPANT_PATH = re.compile(r"^/v1/Conversations/(?P<conversation>[^/]+)/Participants/(?P<participant>[^/?]+)$")
 WEBHOOK_CONFIGURATION_PATH = "/v1/Configuration/Webhooks"
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """A client that gave up (deadline reached) closes the connection before a delayed answer: not an error."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
 
 @dataclass
@@ -50,7 +42,7 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class TwilioStandIn:
+class TwilioStandIn(LocalHttpServer):
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -60,22 +52,7 @@ class TwilioStandIn:
         self._always: dict[tuple[str, str], Fault] = {}
         self.webhook_configuration = self._fresh_webhook_configuration()
         self._lock = threading.RLock()
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> TwilioStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler_class())
 
     def reset(self) -> None:
         with self._lock:
