@@ -1,8 +1,8 @@
 """Customer profiles and their address index, always written together.
 
 A webhook reads exactly one `customer_addresses/{key}` document, so its cost does not grow
-with the customer base; every write goes through a transaction here so that index never
-disagrees with `customers`.
+with the customer base; every write of a profile goes through a transaction here so that
+index never disagrees with `customers` (only `check --fix` repairs write plain batches).
 """
 
 from __future__ import annotations
@@ -133,37 +133,24 @@ class CustomerStore:
         return snapshot.to_dict() if snapshot.exists else None
 
     def upsert(self, customer_id: Any, profile: Mapping[str, Any]) -> str:
-        """Write a profile and make the index match its channels; returns the stored id."""
-        from google.cloud import firestore
+        """Write one profile and make the index match its channels, in one transaction; returns the stored id.
 
-        cid = customer_id_of(customer_id)
-        clean = validate_profile(profile, self._region)
-
-        @firestore.transactional
-        def write(transaction: Transaction) -> None:
-            old = self._customer_ref(cid).get(transaction=transaction)
-            old_keys = index_keys(old.to_dict(), self._region) if old.exists else set()
-            new_keys = index_keys(clean, self._region)
-            for key in sorted(new_keys - old_keys):
-                owner = self._index_ref(key).get(transaction=transaction)
-                if owner.exists and owner.get("customer_id") != cid:
-                    raise AddressConflict(key, str(owner.get("customer_id")), cid)
-            # Firestore transactions need every read before the first write.
-            transaction.set(self._customer_ref(cid), clean)
-            card = card_of(cid, clean).as_index_document()
-            for key in new_keys:
-                transaction.set(self._index_ref(key), card)
-            for key in old_keys - new_keys:
-                transaction.delete(self._index_ref(key))
-
-        write(self._db.transaction())
-        return cid
+        The same rules as upsert_many: every address is checked against its current owner (not
+        only the new ones, as a console edit may have left the stored profile stale), and only
+        entries that still point at this customer are removed.
+        """
+        item = self._validated([(customer_id, profile)])[0]
+        self._commit([item])
+        return item.customer_id
 
     def delete(self, customer_id: Any) -> bool:
-        """Remove a profile and its index entries; False when there was nothing to delete."""
+        """Remove a profile and every index entry pointing at it; False when there was nothing to delete."""
         from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
 
         cid = customer_id_of(customer_id)
+        # By owner, not by the stored channels: a console edit may have dropped a channel whose entry remains.
+        owned_entries = self._db.collection(ADDRESS_INDEX_COLLECTION).where(filter=FieldFilter("customer_id", "==", cid))
 
         @firestore.transactional
         def remove(transaction: Transaction) -> bool:
@@ -171,10 +158,9 @@ class CustomerStore:
             if not old.exists:
                 return False
             # Firestore transactions need every read before the first write.
-            owners = {key: self._index_ref(key).get(transaction=transaction) for key in index_keys(old.to_dict(), self._region)}
-            for key, owner in owners.items():
-                if owner.exists and owner.get("customer_id") == cid:
-                    transaction.delete(self._index_ref(key))
+            entries = list(transaction.get(owned_entries))
+            for entry in entries:
+                transaction.delete(entry.reference)
             transaction.delete(self._customer_ref(cid))
             return True
 
