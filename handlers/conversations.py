@@ -28,7 +28,7 @@ from store.customers import default_store
 from store.profiles import CustomerCard
 from web.replies import Reply, reject
 
-# Only an instance's first lookup runs on this pool (see _find_customer).
+# Lookups that start before this instance's Firestore client exists run on this pool (see _find_customer).
 _lookup_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lookup")
 
 
@@ -39,7 +39,9 @@ class LookupFailed(RuntimeError):
 def _lookup_failed(error: Exception, timeout: float) -> LookupFailed:
     if type(error).__name__ == "DeadlineExceeded":  # google.api_core's, raised when gRPC's deadline passes
         return LookupFailed(f"customer lookup took longer than {timeout:.2f}s")
-    return LookupFailed(f"customer lookup failed: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}")
+    # The type and gRPC code only: a library's message can carry document paths (full phone numbers).
+    code = getattr(error, "code", None)
+    return LookupFailed(f"customer lookup failed: {type(error).__name__}" + (f" ({code})" if isinstance(code, int) else ""))
 
 
 def _lookup(address: str, timeout: float) -> CustomerCard | None:

@@ -18,7 +18,7 @@ def get_customers_list(params: Any, _deadline: Deadline) -> Reply:
     anchor = (params.get("Anchor") or "").strip() or None
     query = (params.get("Query") or "").strip()
     directory = default_directory()
-    if query and is_phone_number(query):
+    if query and is_phone_number(query, directory.default_region):
         found = None if anchor else directory.customer_by_address(query)
         page = [found] if found and directory.is_visible(found[1], worker) else []
     else:

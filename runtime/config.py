@@ -35,6 +35,7 @@ VARIABLES: dict[str, tuple[bool, str, str]] = {
 }
 
 ADDRESS_INDEX_COLLECTION = "customer_addresses"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(RuntimeError):
@@ -117,6 +118,8 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         raise ConfigError("missing required environment variable(s): " + ", ".join(missing))
     if bool(values["TWILIO_API_KEY"]) != bool(values["TWILIO_API_SECRET"]):
         raise ConfigError("TWILIO_API_KEY and TWILIO_API_SECRET must be set together")
+    if values["LOG_LEVEL"].upper() not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {values['LOG_LEVEL']!r}")
     deadline = _positive_number("WEBHOOK_DEADLINE_S", values["WEBHOOK_DEADLINE_S"], float)
     if deadline >= 5:
         raise ConfigError("WEBHOOK_DEADLINE_S must be under 5 (Twilio's webhook timeout)")

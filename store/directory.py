@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.config import ADDRESS_INDEX_COLLECTION
 from store.addresses import address_key
-from store.profiles import SORT_FIELD, sort_name_of
+from store.profiles import SORT_FIELD, is_document_id, sort_name_of
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client
@@ -29,6 +29,10 @@ class Directory:
         self._customers = customers_collection
         self._region = default_region
         self._unassigned_visible = unassigned_visible
+
+    @property
+    def default_region(self) -> str:
+        return self._region
 
     def is_visible(self, profile: dict[str, Any], worker: str) -> bool:
         owner = (profile.get("worker") or "").strip()
@@ -54,6 +58,8 @@ class Directory:
             query = query.where(filter=FieldFilter(SORT_FIELD, ">=", prefix)).where(filter=FieldFilter(SORT_FIELD, "<", prefix + _PREFIX_END))
         query = query.order_by(SORT_FIELD)
         if anchor:
+            if not is_document_id(anchor):
+                return None
             anchor_snapshot = self._db.collection(self._customers).document(anchor).get()
             if not anchor_snapshot.exists:
                 return None
@@ -72,13 +78,13 @@ class Directory:
         return (customer_id, profile) if profile is not None else None
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
-        if not customer_id or "/" in customer_id:
-            return None
+        if not is_document_id(customer_id):
+            return None  # no document can have that id: unknown, not a Firestore error
         snapshot = self._db.collection(self._customers).document(customer_id).get()
         return snapshot.to_dict() if snapshot.exists else None
 
     def worker(self, identity: str) -> dict[str, Any]:
-        if not identity or "/" in identity:
+        if not is_document_id(identity):
             return {}
         snapshot = self._db.collection(WORKERS_COLLECTION).document(identity).get()
         return snapshot.to_dict() if snapshot.exists else {}

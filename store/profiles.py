@@ -52,9 +52,18 @@ def is_https_url(value: Any) -> bool:
     return parsed.scheme == "https" and bool(parsed.netloc)
 
 
+MAX_DOCUMENT_ID_BYTES = 1500
+
+
+def is_document_id(value: str) -> bool:
+    """Whether Firestore accepts `value` as a document id as it stands."""
+    return (bool(value) and "/" not in value and value not in (".", "..") and not value.startswith("__")
+            and len(value.encode("utf-8")) <= MAX_DOCUMENT_ID_BYTES)
+
+
 def customer_id_of(raw: Any) -> str:
     customer_id = str(raw).strip() if raw is not None else ""
-    if not customer_id or "/" in customer_id or customer_id in (".", "..") or customer_id.startswith("__"):
+    if not is_document_id(customer_id):
         raise InvalidProfile(f"customer_id {raw!r} cannot be a Firestore document id")
     return customer_id
 

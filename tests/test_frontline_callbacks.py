@@ -611,3 +611,21 @@ def test_a_create_twilio_would_refuse_is_an_error_not_a_success(client, people, 
     assert messages(logs, "ERROR")
     lines = prism_lines_for(f"/not-twilio/v1/Conversations/{conversation_sid}/Participants")
     assert any("Request terminated" in line for line in lines), lines
+
+
+# --- ids Firestore cannot hold, and the configured region --------------------------------------
+
+@pytest.mark.parametrize("bad_id", ["__x__", ".", "..", "x" * 1600])
+def test_ids_firestore_cannot_hold_are_unknown_not_a_server_error(client, people, templates, bad_id):
+    assert details(client, bad_id).status_code == 404
+    assert get_templates(client, bad_id).status_code == 404
+    assert listed(customers_list(client, PageSize="30", Anchor=bad_id)) == []
+    assert crm(client, "GetProxyAddress", bad_id, ChannelType="sms").status_code == 403  # no worker document, no number
+    assert details(client, "ada", worker=bad_id).status_code == 403
+
+
+def test_phone_search_reads_national_numbers_in_the_configured_region(client, store, settings_env):
+    settings_env(DEFAULT_REGION="GB")
+    store.upsert("brit", {"display_name": "Brit", "channels": [{"type": "sms", "value": "+447700900123"}], "worker": ALICE})
+    found = listed(customers_list(client, PageSize="30", Query="07700 900123"))
+    assert [c["customer_id"] for c in found] == ["brit"]

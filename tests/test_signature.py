@@ -297,3 +297,12 @@ def test_unicode_value_tampered_is_403(client, ada, capsys):
     params = conversation_add_params(MessageBody="Grüße")
     signature = sign("http://localhost/", params)
     assert_rejected_before_any_handler(post_form(client, {**params, "MessageBody": "Grusse"}, signature), capsys)
+
+
+def test_a_bare_origin_configured_in_twilio_is_accepted_at_the_root(client, store):
+    """Twilio signs the URL exactly as configured; `https://host` (no slash) reaches the function as `/`."""
+    from tests.conftest import sign
+
+    params = {"EventType": "onConversationAdd"}
+    response = client.post("/", data=params, headers={"X-Twilio-Signature": sign("http://localhost", params)})
+    assert response.status_code == 200

@@ -402,3 +402,18 @@ def test_whatsapp_approval_typed_as_text_is_read_as_text():
 
     assert [is_approved(v) for v in (True, "true", "TRUE", "1")] == [True] * 4
     assert [is_approved(v) for v in (False, "false", "", None, "no", 0)] == [False] * 6
+
+
+def test_a_log_level_typo_is_a_start_up_error():
+    from runtime.config import ConfigError, from_environ
+
+    with pytest.raises(ConfigError, match="LOG_LEVEL"):
+        from_environ({"TWILIO_AUTH_TOKEN": "t", "TWILIO_ACCOUNT_SID": "AC1", "LOG_LEVEL": "VERBOSE"})
+    assert from_environ({"TWILIO_AUTH_TOKEN": "t", "TWILIO_ACCOUNT_SID": "AC1", "LOG_LEVEL": "debug"}).log_level == "DEBUG"
+
+
+def test_document_ids_firestore_refuses_are_recognised():
+    from store.profiles import is_document_id
+
+    assert [is_document_id(v) for v in ("ada", "42", "a.b", "x" * 1500)] == [True] * 4
+    assert [is_document_id(v) for v in ("", ".", "..", "__x__", "a/b", "x" * 1501)] == [False] * 6

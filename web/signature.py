@@ -25,13 +25,13 @@ def _query_suffix(request: Any) -> str:
 def signed_url_candidates(request: Any, public_url: str) -> list[str]:
     """The URL(s) Twilio may have signed for this request, most likely first."""
     path = request.script_root + request.path
-    if not public_url:
-        host = request.headers.get("Host", request.host)
-        return [f"{_forwarded_scheme(request)}://{host}{path}{_query_suffix(request)}"]
-    base = public_url.rstrip("/")
+    if public_url:
+        base = public_url.rstrip("/")
+    else:
+        base = f"{_forwarded_scheme(request)}://{request.headers.get('Host', request.host)}"
     if path in ("", "/"):
-        # Twilio may be configured with or without the trailing slash; both reach this function.
-        return [base + _query_suffix(request), base + "/" + _query_suffix(request)]
+        # Twilio may be configured with or without the trailing slash; both reach this function at "/".
+        return [base + "/" + _query_suffix(request), base + _query_suffix(request)]
     return [base + path + _query_suffix(request)]
 
 
