@@ -8,16 +8,16 @@ from handlers.frontline_shapes import customer_details, customer_summary, page_s
 from runtime import logs
 from runtime.deadline import Deadline
 from store.addresses import is_phone_number
-from store.directory import default_directory
+from store.directory import Directory, default_directory
 from web.replies import Reply, reject
 
 
-def get_customers_list(params: Any, _deadline: Deadline) -> Reply:
+def get_customers_list(params: Any, deadline: Deadline) -> Reply:
     worker = required(params, "Worker")
     page_size = page_size_of(params.get("PageSize"))
     anchor = (params.get("Anchor") or "").strip() or None
     query = (params.get("Query") or "").strip()
-    directory = default_directory()
+    directory = default_directory(deadline)
     if query and is_phone_number(query, directory.default_region):
         found = None if anchor else directory.customer_by_address(query)
         page = [found] if found and directory.is_visible(found[1], worker) else []
@@ -30,11 +30,10 @@ def get_customers_list(params: Any, _deadline: Deadline) -> Reply:
     return Reply(200, {"objects": {"customers": customers}})
 
 
-def visible_customer(params: Any) -> tuple[str, str, dict[str, Any]] | Reply:
+def visible_customer(params: Any, directory: Directory) -> tuple[str, str, dict[str, Any]] | Reply:
     """(worker, customer_id, profile) for the asking worker, or the 404/403 that refuses it."""
     worker = required(params, "Worker")
     customer_id = required(params, "CustomerId")
-    directory = default_directory()
     profile = directory.customer(customer_id)
     if profile is None:
         return reject(404, f"no customer {customer_id[:100]!r}")
@@ -43,8 +42,8 @@ def visible_customer(params: Any) -> tuple[str, str, dict[str, Any]] | Reply:
     return worker, customer_id, profile
 
 
-def get_customer_details(params: Any, _deadline: Deadline) -> Reply:
-    found = visible_customer(params)
+def get_customer_details(params: Any, deadline: Deadline) -> Reply:
+    found = visible_customer(params, default_directory(deadline))
     if isinstance(found, Reply):
         return found
     _, customer_id, profile = found

@@ -11,11 +11,11 @@ from store.directory import default_directory
 from web.replies import Reply, reject
 
 
-def get_proxy_address(params: Any, _deadline: Deadline) -> Reply:
+def get_proxy_address(params: Any, deadline: Deadline) -> Reply:
     worker = required(params, "Worker")
     channel_type = required(params, "ChannelType")
     current = settings()
-    number = proxy_address(channel_type, default_directory().worker(worker), current.sms_number, current.whatsapp_number)
+    number = proxy_address(channel_type, default_directory(deadline).worker(worker), current.sms_number, current.whatsapp_number)
     if number is None:
         return reject(403, f"no proxy address configured for channel {channel_type[:40]!r}")
     return Reply(200, {"proxy_address": number})

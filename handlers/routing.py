@@ -14,9 +14,9 @@ from store.directory import default_directory
 from web.replies import Reply
 
 
-def _worker_for(address: str | None) -> str:
+def _worker_for(address: str | None, deadline: Deadline) -> str:
     if address and not isinstance(address, GroupAddress):
-        found = default_directory().customer_by_address(address)
+        found = default_directory(deadline).customer_by_address(address)
         if found and found[1].get("worker"):
             return found[1]["worker"]
     return settings().default_worker
@@ -26,7 +26,7 @@ def route_conversation(params: Any, deadline: Deadline) -> Reply:
     conversation_sid = required(params, "ConversationSid")
     address = customer_address(params)
     logs.add_request_fields(address=logs.mask_address(address or ""))
-    worker = _worker_for(address)
+    worker = _worker_for(address, deadline)
     if not worker:
         logs.warning("no worker for this customer and no DEFAULT_WORKER; conversation left unrouted")
         return Reply(200, {})

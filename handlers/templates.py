@@ -11,13 +11,13 @@ from store.directory import default_directory
 from web.replies import Reply
 
 
-def get_templates(params: Any, _deadline: Deadline) -> Reply:
+def get_templates(params: Any, deadline: Deadline) -> Reply:
     # The same 404/403 as the details callback: templates carry the customer's name.
-    found = visible_customer(params)
+    directory = default_directory(deadline)
+    found = visible_customer(params, directory)
     if isinstance(found, Reply):
         return found
     worker, customer_id, customer = found
-    directory = default_directory()
     values = template_values(customer_id, customer, worker, directory.worker(worker))
     return Reply(200, rendered_categories(directory.template_categories(), values))
 

@@ -15,6 +15,8 @@ from store.profiles import SORT_FIELD, is_document_id, sort_name_of
 if TYPE_CHECKING:
     from google.cloud.firestore import Client
 
+    from runtime.deadline import Deadline
+
 WORKERS_COLLECTION = "workers"
 TEMPLATES_COLLECTION = "templates"
 UNASSIGNED = ""
@@ -24,11 +26,17 @@ _PREFIX_END = "\uf8ff"
 
 class Directory:
     def __init__(self, db: Client, customers_collection: str = "customers", default_region: str = "US",
-                 unassigned_visible: bool = True) -> None:
+                 unassigned_visible: bool = True, deadline: Deadline | None = None) -> None:
         self._db = db
+        self._deadline = deadline
         self._customers = customers_collection
         self._region = default_region
         self._unassigned_visible = unassigned_visible
+
+    def _bounded(self) -> dict[str, Any]:
+        # Each read gets the request's time left, so a stalled Firestore cannot hold a callback
+        # past Twilio's timeout; no library retries inside that budget.
+        return {"timeout": max(self._deadline.remaining(), 0.001), "retry": None} if self._deadline else {}
 
     @property
     def default_region(self) -> str:
@@ -60,17 +68,17 @@ class Directory:
         if anchor:
             if not is_document_id(anchor):
                 return None
-            anchor_snapshot = self._db.collection(self._customers).document(anchor).get()
+            anchor_snapshot = self._db.collection(self._customers).document(anchor).get(**self._bounded())
             if not anchor_snapshot.exists:
                 return None
             query = query.start_after(anchor_snapshot)
-        return [(snapshot.id, snapshot.to_dict()) for snapshot in query.limit(page_size).stream()]
+        return [(snapshot.id, snapshot.to_dict()) for snapshot in query.limit(page_size).stream(**self._bounded())]
 
     def customer_by_address(self, address: str) -> tuple[str, dict[str, Any]] | None:
         key = address_key(address, self._region)
         if key is None:
             return None
-        entry = self._db.collection(ADDRESS_INDEX_COLLECTION).document(key).get()
+        entry = self._db.collection(ADDRESS_INDEX_COLLECTION).document(key).get(**self._bounded())
         if not entry.exists:
             return None
         customer_id = str(entry.get("customer_id"))
@@ -80,29 +88,29 @@ class Directory:
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         if not is_document_id(customer_id):
             return None  # no document can have that id: unknown, not a Firestore error
-        snapshot = self._db.collection(self._customers).document(customer_id).get()
+        snapshot = self._db.collection(self._customers).document(customer_id).get(**self._bounded())
         return snapshot.to_dict() if snapshot.exists else None
 
     def worker(self, identity: str) -> dict[str, Any]:
         if not is_document_id(identity):
             return {}
-        snapshot = self._db.collection(WORKERS_COLLECTION).document(identity).get()
+        snapshot = self._db.collection(WORKERS_COLLECTION).document(identity).get(**self._bounded())
         return snapshot.to_dict() if snapshot.exists else {}
 
     def template_categories(self) -> list[dict[str, Any]]:
         """Every category, by its `order` field, then by id: a handful of documents, read whole."""
-        categories = [(snapshot.id, snapshot.to_dict()) for snapshot in self._db.collection(TEMPLATES_COLLECTION).stream()]
+        categories = [(snapshot.id, snapshot.to_dict()) for snapshot in self._db.collection(TEMPLATES_COLLECTION).stream(**self._bounded())]
         categories.sort(key=lambda item: (item[1].get("order", 0), item[0]))
         return [data for _, data in categories]
 
 
-def default_directory() -> Directory:
+def default_directory(deadline: Deadline | None = None) -> Directory:
     from runtime.config import settings
     from store.client import firestore_client
 
     current = settings()
     return Directory(firestore_client(current.project), current.customers_collection, current.default_region,
-                     current.unassigned_customers_visible)
+                     current.unassigned_customers_visible, deadline)
 
 
 def save_worker(db: Client, identity: str, worker: dict[str, Any]) -> None:

@@ -629,3 +629,19 @@ def test_phone_search_reads_national_numbers_in_the_configured_region(client, st
     store.upsert("brit", {"display_name": "Brit", "channels": [{"type": "sms", "value": "+447700900123"}], "worker": ALICE})
     found = listed(customers_list(client, PageSize="30", Query="07700 900123"))
     assert [c["customer_id"] for c in found] == ["brit"]
+
+
+def test_a_hung_firestore_cannot_hold_a_callback_past_the_deadline(client, settings_env, capsys):
+    from tests.test_conversation_add import BlackHole
+
+    hole = BlackHole()
+    settings_env(FIRESTORE_EMULATOR_HOST=hole.host_port, WEBHOOK_DEADLINE_S="1.0")
+    try:
+        started = time.monotonic()
+        response = customers_list(client, PageSize="30")
+        elapsed = time.monotonic() - started
+    finally:
+        hole.close()
+    assert response.status_code >= 500 and set(response.get_json()) == {"error"}
+    assert elapsed < 1.0 + 0.5, f"answered after {elapsed:.2f}s, deadline 1.0s"
+    assert messages(json_logs(capsys.readouterr().out), "ERROR")
