@@ -21,7 +21,7 @@ VARIABLES: dict[str, tuple[bool, str, str]] = {
     "TWILIO_API_SECRET": (False, "", "Secret of TWILIO_API_KEY"),
     "TWILIO_API_BASE_URL": (False, TWILIO_API_DEFAULT_BASE_URL, "Where Twilio REST calls go (local runs and tests point it at 127.0.0.1)"),
     "PUBLIC_URL": (False, "", "The URL Twilio calls, when the platform rewrites scheme, host or path"),
-    "GOOGLE_CLOUD_PROJECT": (False, "", "Firestore project (set by Cloud Functions; `demo-frontline` locally)"),
+    "GOOGLE_CLOUD_PROJECT": (False, "", "Firestore project and the trace field's project (gen2 does not set it; `make deploy` does; `demo-frontline` locally)"),
     "FIRESTORE_EMULATOR_HOST": (False, "", "host:port of a Firestore emulator (local runs and tests only)"),
     "CUSTOMERS_COLLECTION": (False, "customers", "Collection holding customer profiles"),
     "DEFAULT_REGION": (False, "US", "Region for phone numbers written without a country code"),
