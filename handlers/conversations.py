@@ -68,14 +68,21 @@ def _find_customer(address: str, deadline: Deadline) -> CustomerCard | None:
         raise LookupFailed(f"customer lookup took longer than {remaining:.2f}s") from None
 
 
+def _names_one_customer(address: str) -> bool:
+    """Put the masked address in the log context; False for a Group MMS list, which names no one customer."""
+    logs.add_request_fields(address=logs.mask_address(address))
+    if isinstance(address, GroupAddress):
+        logs.info("group address list; no customer lookup")
+        return False
+    return True
+
+
 def on_conversation_add(form: Any, deadline: Deadline) -> Reply:
     address = customer_address(form)
     if address is None:
         logs.info("no customer address; conversation created unchanged")
         return Reply(200, {})
-    logs.add_request_fields(address=logs.mask_address(address))
-    if isinstance(address, GroupAddress):
-        logs.info("group address list; no customer lookup")
+    if not _names_one_customer(address):
         return Reply(200, {})
     try:
         card = _find_customer(address, deadline)
@@ -92,13 +99,12 @@ def on_participant_added(form: Any, deadline: Deadline) -> Reply:
         logs.info("not a customer participant; nothing to write")
         return Reply(200, {})
     address = customer_address(form)
-    logs.add_request_fields(address=logs.mask_address(address))
+    one_customer = _names_one_customer(address)
     conversation_sid, participant_sid = form.get("ConversationSid", "").strip(), form.get("ParticipantSid", "").strip()
     missing = [name for name, value in (("ConversationSid", conversation_sid), ("ParticipantSid", participant_sid)) if not value]
     if missing:
         return reject(400, f"missing required field(s): {', '.join(missing)}")
-    if isinstance(address, GroupAddress):
-        logs.info("group address list; no customer lookup")
+    if not one_customer:
         return Reply(200, {})
     try:
         card = _find_customer(address, deadline)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime.config import ADDRESS_INDEX_COLLECTION
-from store.addresses import address_key
+from store.customers import CustomerStore
 from store.profiles import SORT_FIELD, is_document_id, sort_name_of
 
 if TYPE_CHECKING:
@@ -29,6 +28,8 @@ class Directory:
                  unassigned_visible: bool = True, deadline: Deadline | None = None) -> None:
         self._db = db
         self._deadline = deadline
+        # The webhooks' own address lookup: one index get, the same key rules.
+        self._addresses = CustomerStore(db, customers_collection, default_region)
         self._customers = customers_collection
         self._region = default_region
         self._unassigned_visible = unassigned_visible
@@ -75,15 +76,11 @@ class Directory:
         return [(snapshot.id, snapshot.to_dict()) for snapshot in query.limit(page_size).stream(**self._bounded())]
 
     def customer_by_address(self, address: str) -> tuple[str, dict[str, Any]] | None:
-        key = address_key(address, self._region)
-        if key is None:
+        card = self._addresses.find_by_address(address, timeout=self._bounded().get("timeout"))
+        if card is None:
             return None
-        entry = self._db.collection(ADDRESS_INDEX_COLLECTION).document(key).get(**self._bounded())
-        if not entry.exists:
-            return None
-        customer_id = str(entry.get("customer_id"))
-        profile = self.customer(customer_id)
-        return (customer_id, profile) if profile is not None else None
+        profile = self.customer(card.customer_id)
+        return (card.customer_id, profile) if profile is not None else None
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         if not is_document_id(customer_id):
