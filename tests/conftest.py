@@ -21,6 +21,11 @@ AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 PROJECT = "demo-frontline-test"
 CONVERSATION_SID = "CH" + "a" * 32
 PARTICIPANT_SID = "MB" + "b" * 32
+# The sample customer most tests look up: one SMS number, an avatar.
+ADA_ADDRESS = "+15558675310"
+ADA = {"display_name": "Ada Lovelace", "avatar": "https://example.com/ada.png", "channels": [{"type": "sms", "value": ADA_ADDRESS}]}
+ADA_ATTRIBUTES = {"customer_id": "ada", "display_name": "Ada Lovelace", "avatar": "https://example.com/ada.png"}
+
 # One log per test process: parallel sessions must not truncate each other's.
 PRISM_LOG = ROOT / ".local" / f"prism-{os.getpid()}.log"
 TWILIO_SPEC = ROOT / "node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_conversations_v1.json"

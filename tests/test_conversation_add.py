@@ -9,13 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import json_logs, signed_post
-
-ADA = {
-    "display_name": "Ada Lovelace",
-    "avatar": "https://example.com/ada.png",
-    "channels": [{"type": "sms", "value": "+15558675310"}],
-}
+from tests.conftest import ADA, json_logs, signed_post
 
 
 def conversation_add(client, address=None, attributes=None, **extra):

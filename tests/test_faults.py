@@ -18,22 +18,15 @@ import time
 import pytest
 
 from gateways.twilio_rest import MAX_ATTEMPTS
-from tests.conftest import PROJECT, ROOT, json_logs, signed_post
+from tests.conftest import ADA, ADA_ADDRESS, ADA_ATTRIBUTES, PROJECT, ROOT, json_logs, signed_post
 from tests.delay_proxy import DelayProxy
 from tests.twilio_standin import Fault
 from tools.emulator import Emulator, free_port
 
-ADA = {
-    "display_name": "Ada Lovelace",
-    "avatar": "https://example.com/ada.png",
-    "channels": [{"type": "sms", "value": "+15558675310"}],
-}
-ADDRESS = "+15558675310"
-ADA_ATTRIBUTES = {"customer_id": "ada", "display_name": "Ada Lovelace", "avatar": "https://example.com/ada.png"}
 MARGIN_S = 0.5  # two shared cores: a deadline is met when the answer comes within deadline + margin
 
 
-def conversation_add(client, address: str = ADDRESS):
+def conversation_add(client, address: str = ADA_ADDRESS):
     return signed_post(client, {"EventType": "onConversationAdd", "ChatServiceSid": "IS" + "0" * 32,
                                 "MessagingBinding.Address": address, "MessagingBinding.ProxyAddress": "+15005550006"})
 
@@ -87,15 +80,15 @@ def test_firestore_stopped_then_restarted_answers_200_throughout_and_recovers_in
     for _ in range(3):
         response, elapsed = timed(conversation_add, client)
         assert response.status_code == 200
-        assert response.get_json() == {"friendly_name": ADDRESS}
+        assert response.get_json() == {"friendly_name": ADA_ADDRESS}
         assert elapsed < 1.0 + MARGIN_S, f"answered after {elapsed:.2f}s while Firestore was down, deadline 1.0s"
     errors = severities(capsys, "ERROR")
     assert len(errors) == 3 and all("lookup" in line["message"] for line in errors)
 
     # The post-event gives up on the lookup quietly too: 200, and no Twilio call without a customer.
-    twilio.add_participant("CH" + "d" * 32, "MB" + "d" * 32, address=ADDRESS)
+    twilio.add_participant("CH" + "d" * 32, "MB" + "d" * 32, address=ADA_ADDRESS)
     response = signed_post(client, {"EventType": "onParticipantAdded", "ConversationSid": "CH" + "d" * 32,
-                                    "ParticipantSid": "MB" + "d" * 32, "MessagingBinding.Address": ADDRESS})
+                                    "ParticipantSid": "MB" + "d" * 32, "MessagingBinding.Address": ADA_ADDRESS})
     assert response.status_code == 200
     assert twilio.calls() == []
 
@@ -113,7 +106,7 @@ def test_firestore_stopped_then_restarted_answers_200_throughout_and_recovers_in
         time.sleep(0.2)
     recovered_after = time.monotonic() - restarted
     assert names[-1] == "Ada Lovelace", f"no lookup succeeded within 20s of the restart: {names[-3:]}"
-    assert set(names[:-1]) <= {ADDRESS}
+    assert set(names[:-1]) <= {ADA_ADDRESS}
     assert firestore_client(PROJECT) is cached, "recovered by a new client, not by the cached one reconnecting"
     print(f"lookups recovered {recovered_after:.2f}s after the restart")  # shown with -s; the bound is the loop's 20 s
 
@@ -129,7 +122,7 @@ def test_firestore_slower_than_the_deadline_answers_with_the_address_by_the_dead
         response, elapsed = timed(conversation_add, client)
         assert proxy.connections >= 1, "the lookup did not go through the slow proxy"
     assert response.status_code == 200
-    assert response.get_json() == {"friendly_name": ADDRESS}
+    assert response.get_json() == {"friendly_name": ADA_ADDRESS}
     assert elapsed < 1.0 + MARGIN_S, f"answered after {elapsed:.2f}s, deadline 1.0s"
     errors = severities(capsys, "ERROR")
     assert len(errors) == 1 and "lookup" in errors[0]["message"]
@@ -161,12 +154,12 @@ class Scene:
         self.participant = "MB" + (tag * 32)[:32]
         self.path = f"/v1/Conversations/{self.conversation}/Participants/{self.participant}"
         store.upsert("ada", ADA)
-        twilio.add_participant(self.conversation, self.participant, address=ADDRESS, attributes=attributes)
+        twilio.add_participant(self.conversation, self.participant, address=ADA_ADDRESS, attributes=attributes)
 
     def deliver(self, client):
         return timed(signed_post, client, {
             "EventType": "onParticipantAdded", "ConversationSid": self.conversation, "ParticipantSid": self.participant,
-            "MessagingBinding.Address": ADDRESS, "MessagingBinding.Type": "sms", "Attributes": "{}"})
+            "MessagingBinding.Address": ADA_ADDRESS, "MessagingBinding.Type": "sms", "Attributes": "{}"})
 
     def attempts(self, method: str):
         return [call for call in self.twilio.calls(method) if call.path == self.path]

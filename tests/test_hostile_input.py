@@ -17,13 +17,11 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import AUTH_TOKEN, json_logs, sign
+from tests.conftest import ADA, ADA_ADDRESS, AUTH_TOKEN, json_logs, sign
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 MAX_BODY = 2000  # set for these tests, so that generated bodies cross the limit often
 
-ADA_ADDRESS = "+15558675310"
-ADA = {"display_name": "Ada Lovelace", "avatar": "https://example.com/ada.png", "channels": [{"type": "sms", "value": ADA_ADDRESS}]}
 
 # Words that would show an internal in an answer: a traceback, a source path, a library.
 LEAKS = ("Traceback", 'File "', ".py", "/work/", "site-packages", "werkzeug", "Werkzeug", "flask", "Flask", "functions_framework",

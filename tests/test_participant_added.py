@@ -9,16 +9,9 @@ import time
 import pytest
 
 from gateways.twilio_rest import MAX_ATTEMPTS
-from tests.conftest import CONVERSATION_SID, PARTICIPANT_SID, json_logs, signed_post
+from tests.conftest import ADA, ADA_ADDRESS, ADA_ATTRIBUTES, CONVERSATION_SID, PARTICIPANT_SID, json_logs, signed_post
 from tests.twilio_standin import Fault
 
-ADA = {
-    "display_name": "Ada Lovelace",
-    "avatar": "https://example.com/ada.png",
-    "channels": [{"type": "sms", "value": "+15558675310"}],
-}
-ADA_ADDRESS = "+15558675310"
-ADA_ATTRIBUTES = {"customer_id": "ada", "display_name": "Ada Lovelace", "avatar": "https://example.com/ada.png"}
 PARTICIPANT_PATH = f"/v1/Conversations/{CONVERSATION_SID}/Participants/{PARTICIPANT_SID}"
 
 

@@ -12,14 +12,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import AUTH_TOKEN, CONVERSATION_SID, PARTICIPANT_SID, json_logs, sign, signed_post
+from tests.conftest import ADA, ADA_ADDRESS, AUTH_TOKEN, CONVERSATION_SID, PARTICIPANT_SID, json_logs, sign, signed_post
 
-ADA = {
-    "display_name": "Ada Lovelace",
-    "avatar": "https://example.com/ada.png",
-    "channels": [{"type": "sms", "value": "+15558675310"}],
-}
-ADA_ADDRESS = "+15558675310"
 PUBLIC_URL = "https://region-proj.cloudfunctions.net/frontline_webhook"
 
 

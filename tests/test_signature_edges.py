@@ -11,10 +11,8 @@ from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 
-from tests.conftest import json_logs, sign, signed_post
+from tests.conftest import ADA, ADA_ADDRESS, json_logs, sign, signed_post
 
-ADA_ADDRESS = "+15558675310"
-ADA = {"display_name": "Ada Lovelace", "avatar": "https://example.com/ada.png", "channels": [{"type": "sms", "value": ADA_ADDRESS}]}
 FORM = "application/x-www-form-urlencoded"
 
 
