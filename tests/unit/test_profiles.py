@@ -1,0 +1,338 @@
+"""store.profiles: what a valid profile is, the clean copy that is stored, and the keys it claims."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from store.addresses import MAX_KEY_BYTES
+from store.profiles import (
+    SORT_FIELD,
+    BatchClaims,
+    CustomerCard,
+    InvalidProfile,
+    card_of,
+    customer_id_of,
+    derived_customer_id,
+    index_keys,
+    is_document_id,
+    is_https_url,
+    sort_name_of,
+    stored_index_keys,
+    validate_profile,
+)
+
+GOOD = {
+    "display_name": "Ada Lovelace",
+    "avatar": "https://example.com/ada.png",
+    "channels": [{"type": "sms", "value": "+15558675310"}, {"type": "email", "value": "ada@example.com"}],
+}
+
+
+def reason(profile, region: str = "US") -> str:
+    """The one-line reason validate_profile gives for refusing `profile` (operators read it)."""
+    with pytest.raises(InvalidProfile) as raised:
+        validate_profile(profile, region)
+    return str(raised.value)
+
+
+# --- the clean copy --------------------------------------------------------------------------
+
+
+def test_a_good_profile_is_cleaned_and_keeps_every_field_of_the_user():
+    links = [{"type": "crm", "value": "https://crm.example.com/ada", "display_name": "CRM"}]
+    details = {"title": "Countess", "content": "Analyst"}
+    profile = {
+        "customer_id": "ada",  # the document id, not a field
+        "display_name": "  Ada Lovelace ",
+        SORT_FIELD: "stale value a console edit left",
+        "avatar": "https://example.com/ada.png",
+        "channels": [{"type": "sms", "value": " +15558675310 ", "note": "dropped"}, {"type": "email", "value": "ada@example.com"}],
+        "links": links,
+        "details": details,
+        "tier": "gold",
+        "worker": " joe ",
+    }
+    assert validate_profile(profile, "US") == {
+        "display_name": "Ada Lovelace",
+        SORT_FIELD: "ada lovelace",
+        "avatar": "https://example.com/ada.png",
+        "channels": [{"type": "sms", "value": "+15558675310"}, {"type": "email", "value": "ada@example.com"}],
+        "links": links,
+        "details": details,
+        "tier": "gold",
+        "worker": "joe",
+    }
+
+
+def test_the_sort_field_is_sort_name():
+    # Firestore indexes and queries name it (firestore.indexes.json, store/customers.py).
+    assert SORT_FIELD == "sort_name"
+
+
+def test_cleaning_does_not_touch_its_input():
+    profile = {**GOOD, "customer_id": "ada", "display_name": " Ada ", "worker": " joe "}
+    before = {**profile, "channels": [dict(c) for c in profile["channels"]]}
+    validate_profile(profile, "US")
+    assert profile == before
+
+
+@pytest.mark.parametrize("worker", [None, "", "   "])
+def test_worker_is_always_present_and_empty_when_unassigned(worker):
+    profile = {k: v for k, v in GOOD.items()}
+    if worker is not None:
+        profile["worker"] = worker
+    assert validate_profile(profile, "US")["worker"] == ""
+
+
+@pytest.mark.parametrize("avatar", [None, ""])
+def test_an_empty_avatar_is_dropped(avatar):
+    assert "avatar" not in validate_profile({**GOOD, "avatar": avatar}, "US")
+
+
+def test_a_profile_without_an_avatar_is_accepted_without_one():
+    profile = {k: v for k, v in GOOD.items() if k != "avatar"}
+    assert "avatar" not in validate_profile(profile, "US")
+
+
+def test_a_profile_without_channels_has_an_empty_list():
+    assert validate_profile({"display_name": "Ada"}, "US")["channels"] == []
+    assert validate_profile({"display_name": "Ada", "channels": None}, "US")["channels"] == []
+
+
+def test_a_valid_https_link_is_accepted():
+    links = [{"type": "crm", "value": "https://crm.example.com/ada"}]
+    assert validate_profile({**GOOD, "links": links}, "US")["links"] == links
+
+
+def test_national_sms_numbers_are_checked_in_the_default_region():
+    channels = [{"type": "sms", "value": "07700 900123"}, {"type": "whatsapp", "value": "whatsapp:07700 900123"}]
+    assert validate_profile({**GOOD, "channels": channels}, "GB")["channels"] == channels
+    assert reason({**GOOD, "channels": channels[:1]}, "US") == "sms channel value '07700 900123' is not a phone number"
+
+
+def test_sort_name_is_trimmed_and_case_folded():
+    assert sort_name_of("  Ada LOVELACE ") == "ada lovelace"
+    assert sort_name_of("Straße") == "strasse"  # casefold, not lower: sorts and matches as people expect
+
+
+# --- every reason, word for word ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("display_name", [None, "", "   ", 42])
+def test_display_name_is_required(display_name):
+    profile = {k: v for k, v in GOOD.items() if k != "display_name"}
+    if display_name is not None:
+        profile["display_name"] = display_name
+    assert reason(profile) == "display_name is required"
+
+
+@pytest.mark.parametrize("avatar", ["http://example.com/ada.png", "/ada.png", "example.com/ada.png", "https://", 7])
+def test_avatar_must_be_an_absolute_https_url(avatar):
+    assert reason({**GOOD, "avatar": avatar}) == f"avatar {avatar!r} must be an absolute https URL"
+
+
+def test_channels_must_be_a_list():
+    assert reason({**GOOD, "channels": {"type": "sms", "value": "+15558675310"}}) == "channels must be a list"
+
+
+@pytest.mark.parametrize("channel", ["+15558675310", ["sms", "+15558675310"], None])
+def test_a_channel_must_be_an_object(channel):
+    assert reason({**GOOD, "channels": [channel]}) == f"channel {channel!r} must be an object with type and value"
+
+
+@pytest.mark.parametrize("kind", ["fax", "SMS", "", None])
+def test_channel_type_must_be_known(kind):
+    assert reason({**GOOD, "channels": [{"type": kind, "value": "+15558675310"}]}) == \
+        f"channel type {kind!r} is not one of sms, whatsapp, chat, email"
+
+
+@pytest.mark.parametrize("value", ["  ", "", None, 15558675310])
+def test_a_channel_without_a_text_value_is_refused(value):
+    assert reason({**GOOD, "channels": [{"type": "chat", "value": value}]}) == "chat channel has no value"
+
+
+def test_a_channel_with_no_value_key_is_refused():
+    assert reason({**GOOD, "channels": [{"type": "email"}]}) == "email channel has no value"
+
+
+@pytest.mark.parametrize("kind", ["sms", "whatsapp"])
+def test_phone_channels_need_a_phone_number(kind):
+    assert reason({**GOOD, "channels": [{"type": kind, "value": "ada@example.com"}]}) == \
+        f"{kind} channel value 'ada@example.com' is not a phone number"
+
+
+def test_email_channel_needs_an_at_sign():
+    assert reason({**GOOD, "channels": [{"type": "email", "value": "ada.example.com"}]}) == \
+        "email channel value 'ada.example.com' is not an email address"
+
+
+def test_a_channel_value_too_long_for_a_document_id_is_refused():
+    value = "a" * (MAX_KEY_BYTES + 1)
+    assert reason({**GOOD, "channels": [{"type": "chat", "value": value}]}) == f"chat channel value {value!r} cannot be an address"
+
+
+@pytest.mark.parametrize("link", [
+    {"type": "crm", "value": "http://crm.example.com/ada", "display_name": "CRM"},
+    {"type": "crm"},
+    "https://crm.example.com/ada",
+    ["https://crm.example.com/ada"],
+])
+def test_links_must_be_objects_with_an_https_url(link):
+    assert reason({**GOOD, "links": [link]}) == f"link {link!r} must have an absolute https URL as value"
+
+
+@pytest.mark.parametrize("worker", [42, ["joe"], {"identity": "joe"}])
+def test_worker_must_be_text(worker):
+    assert reason({**GOOD, "worker": worker}) == f"worker {worker!r} must be a worker identity"
+
+
+def test_the_first_problem_is_the_one_named():
+    assert reason({"display_name": "", "avatar": "http://x", "channels": "no"}) == "display_name is required"
+    assert reason({"display_name": "Ada", "avatar": "http://x", "channels": "no"}) == "avatar 'http://x' must be an absolute https URL"
+
+
+# --- ids -----------------------------------------------------------------------------------------
+
+
+def test_customer_ids_are_strings():
+    assert customer_id_of(42) == "42"
+    assert customer_id_of(" ada ") == "ada"
+
+
+@pytest.mark.parametrize("bad", [None, "", "  ", "a/b", ".", "..", "__x__"])
+def test_customer_ids_that_cannot_be_document_ids_are_refused(bad):
+    with pytest.raises(InvalidProfile) as raised:
+        customer_id_of(bad)
+    assert str(raised.value) == f"customer_id {bad!r} cannot be a Firestore document id"
+
+
+def test_document_ids_firestore_refuses_are_recognised():
+    assert [is_document_id(v) for v in ("ada", "42", "a.b", "...", "x" * 1500, "é" * 750)] == [True] * 6
+    assert [is_document_id(v) for v in ("", ".", "..", "__x__", "__x", "a/b", "x" * 1501, "é" * 751)] == [False] * 8
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("https://example.com/a.png", True),
+    ("https://example.com", True),
+    ("http://example.com/a.png", False),
+    ("https:///a.png", False),
+    ("//example.com/a.png", False),
+    ("", False),
+    (None, False),
+    (b"https://example.com", False),
+])
+def test_is_https_url(value, ok):
+    assert is_https_url(value) is ok
+
+
+def test_a_derived_id_is_a_hash_of_the_first_channels_key():
+    expected = "addr-" + hashlib.sha256(b"+15558675310").hexdigest()[:20]
+    assert derived_customer_id(GOOD, "US") == expected
+    # every spelling of that address derives the same id
+    assert derived_customer_id({"channels": [{"type": "whatsapp", "value": "whatsapp:(555) 867-5310"}]}, "US") == expected
+    assert derived_customer_id({"channels": [{"type": "sms", "value": "07700 900123"}]}, "GB") == \
+        "addr-" + hashlib.sha256(b"+447700900123").hexdigest()[:20]
+
+
+@pytest.mark.parametrize("profile", [{}, {"channels": []}, {"channels": None}, {"channels": [{"type": "chat", "value": "a" * 1501}]}])
+def test_no_derived_id_without_a_usable_channel(profile):
+    with pytest.raises(InvalidProfile) as raised:
+        derived_customer_id(profile, "US")
+    assert str(raised.value) == "customer_id is missing and there is no channel to derive it from"
+
+
+# --- index keys and cards -------------------------------------------------------------------------
+
+
+def test_index_keys_are_the_distinct_keys_of_the_channels():
+    profile = {"channels": [{"type": "sms", "value": "+15558675310"}, {"type": "whatsapp", "value": "whatsapp:(555) 867-5310"},
+                            {"type": "email", "value": "Ada@Example.com"}, {"type": "chat", "value": "a" * 1501}]}
+    assert index_keys(profile, "US") == {"+15558675310", "ada@example.com"}
+    assert index_keys({"channels": [{"type": "sms", "value": "07700 900123"}]}, "GB") == {"+447700900123"}
+    assert index_keys({}, "US") == set()
+
+
+def test_stored_index_keys_skip_what_is_not_a_channel():
+    profile = {"channels": ["+15550001111", None, {"type": "sms"}, {"value": 15550002222}, {"type": "sms", "value": "+15558675310"},
+                            {"value": "Ada@Example.com"}, {"type": "chat", "value": ""}, {"type": "sms", "value": "07700 900123"}]}
+    assert stored_index_keys(profile, "GB") == {"+15558675310", "ada@example.com", "+447700900123"}
+
+
+@pytest.mark.parametrize("channels", [None, "+15558675310", {"type": "sms", "value": "+15558675310"}])
+def test_stored_index_keys_of_a_profile_without_a_channel_list_are_none(channels):
+    assert stored_index_keys({"channels": channels}, "US") == set()
+    assert stored_index_keys({}, "US") == set()
+
+
+def test_a_card_is_the_projection_stored_in_each_index_entry():
+    card = card_of("ada", GOOD)
+    assert card == CustomerCard("ada", "Ada Lovelace", "https://example.com/ada.png")
+    assert card.as_index_document() == {"customer_id": "ada", "display_name": "Ada Lovelace", "avatar": "https://example.com/ada.png"}
+    assert CustomerCard.from_index_document(card.as_index_document()) == card
+
+
+def test_a_card_of_a_sparse_profile_has_empty_name_and_no_avatar():
+    assert card_of("ada", {}) == CustomerCard("ada", "", None)
+    assert card_of("ada", {"display_name": None, "avatar": ""}) == CustomerCard("ada", "", None)
+    assert CustomerCard("ada", "").as_index_document() == {"customer_id": "ada", "display_name": "", "avatar": None}
+
+
+def test_a_card_read_from_a_sparse_index_entry():
+    assert CustomerCard.from_index_document({"customer_id": 42}) == CustomerCard("42", "", None)
+    assert CustomerCard.from_index_document({"customer_id": "ada", "display_name": None, "avatar": ""}) == CustomerCard("ada", "", None)
+    with pytest.raises(KeyError):
+        CustomerCard.from_index_document({"display_name": "Ada"})
+
+
+# --- one batch -------------------------------------------------------------------------------------
+
+
+def clean(*values: str) -> dict:
+    return {"display_name": "x", "channels": [{"type": "sms", "value": v} for v in values]}
+
+
+def test_a_batch_accepts_distinct_ids_and_addresses():
+    claims = BatchClaims("US")
+    claims.claim("line 2", "ada", clean("+15558675310"))
+    claims.claim("line 3", "bob", clean("+15550001111"))
+
+
+def test_a_batch_refuses_an_id_used_twice_naming_the_first_place():
+    claims = BatchClaims("US")
+    claims.claim("line 2", "ada", clean("+15558675310"))
+    with pytest.raises(InvalidProfile) as raised:
+        claims.claim("line 9", "ada", clean("+15550001111"))
+    assert str(raised.value) == "customer_id 'ada' is also on line 2"
+
+
+def test_a_batch_refuses_an_address_claimed_earlier_in_any_spelling():
+    claims = BatchClaims("US")
+    claims.claim("line 2", "ada", clean("+15558675310"))
+    with pytest.raises(InvalidProfile) as raised:
+        claims.claim("line 5", "bob", clean("+15550001111", "(555) 867-5310"))
+    assert str(raised.value) == "address +15558675310 is also claimed by customer 'ada' on line 2"
+
+
+def test_a_batch_names_the_first_conflicting_address_in_key_order():
+    claims = BatchClaims("US")
+    claims.claim("line 2", "ada", clean("+15558675310", "+15550001111"))
+    with pytest.raises(InvalidProfile) as raised:
+        claims.claim("line 3", "bob", clean("+15558675310", "+15550001111"))
+    assert str(raised.value) == "address +15550001111 is also claimed by customer 'ada' on line 2"
+
+
+def test_a_refused_claim_claims_nothing():
+    claims = BatchClaims("US")
+    claims.claim("line 2", "ada", clean("+15558675310"))
+    with pytest.raises(InvalidProfile):
+        claims.claim("line 3", "bob", clean("+15550001111", "+15558675310"))
+    claims.claim("line 4", "bob", clean("+15550001111"))  # neither bob nor his other address was taken
+
+
+def test_a_batch_reads_national_numbers_in_its_region():
+    claims = BatchClaims("GB")
+    claims.claim("line 2", "ada", clean("07700 900123"))
+    with pytest.raises(InvalidProfile, match=r"address \+447700900123 is also claimed by customer 'ada' on line 2"):
+        claims.claim("line 3", "bob", clean("+447700900123"))
