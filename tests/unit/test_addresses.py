@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.addresses import MAX_KEY_BYTES, address_key, is_phone_number, strip_channel_prefix
+from store.addresses import MAX_DOCUMENT_ID_BYTES as MAX_KEY_BYTES, address_key, is_phone_number, strip_channel_prefix
 
 
 @pytest.mark.parametrize("spelling", [
@@ -72,6 +72,7 @@ def test_a_phone_key_needs_at_least_four_digits():
     ("..", "%2E%2E"),
     ("__x__", "%5F%5Fx%5F%5F"),
     ("__Name__", "%5F%5Fname%5F%5F"),
+    ("____", "%5F%5F%5F%5F"),
     ("%", "%25"),
     ("50%off", "50%25off"),
     ("a_b/c.d", "a%5Fb%2Fc%2Ed"),
@@ -105,6 +106,8 @@ def test_ordinary_values_are_not_escaped():
     assert address_key("a.b") == "a.b"
     assert address_key("__x") == "__x"
     assert address_key("x__") == "x__"
+    assert address_key("__") == "__"  # Firestore reserves __.*__, four characters at least
+    assert address_key("___") == "___"
     assert address_key("joe_worker") == "joe_worker"
     assert address_key("...") == "..."
 

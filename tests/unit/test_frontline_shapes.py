@@ -8,10 +8,10 @@ from werkzeug.datastructures import MultiDict
 from handlers.frontline_shapes import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    BadCallback,
     customer_details,
     customer_summary,
     is_approved,
+    is_visible,
     page_size_of,
     proxy_address,
     render,
@@ -19,6 +19,7 @@ from handlers.frontline_shapes import (
     required,
     template_values,
 )
+from runtime.errors import BadRequest
 
 ADA = {
     "display_name": "Ada Lovelace",
@@ -32,9 +33,10 @@ ADA = {
 
 
 def refusal(call, *args) -> str:
-    with pytest.raises(BadCallback) as raised:
+    with pytest.raises(BadRequest) as raised:
         call(*args)
-    return str(raised.value)
+    assert raised.value.reason == str(raised.value)
+    return raised.value.reason
 
 
 # --- required fields ---------------------------------------------------------------------------
@@ -79,11 +81,36 @@ def test_a_long_page_size_is_quoted_cut_to_forty_characters():
     assert refusal(page_size_of, raw) == f"PageSize must be a whole number, got {raw[:40]!r}"
 
 
-def test_a_refused_page_size_is_a_value_error_with_no_chained_cause():
-    with pytest.raises(BadCallback) as raised:
+def test_a_refused_page_size_is_a_400_that_hides_int_s_own_error():
+    with pytest.raises(BadRequest) as raised:
         page_size_of("ten")
-    assert isinstance(raised.value, ValueError)
+    assert raised.value.status == 400
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+# --- who sees a customer --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("owner, worker, unassigned_visible, visible", [
+    ("joe", "joe", False, True),
+    (" joe ", "joe", False, True),
+    ("joe", "ann", True, False),
+    ("joe", "", True, False),
+    ("", "joe", True, True),
+    ("  ", "joe", True, True),
+    ("", "joe", False, False),
+    (None, "joe", True, True),
+    (42, "joe", True, True),  # a console typo is unassigned, not someone's
+    (42, "joe", False, False),
+    ("Joe", "joe", False, False),
+])
+def test_is_visible(owner, worker, unassigned_visible, visible):
+    assert is_visible({"worker": owner}, worker, unassigned_visible) is visible
+
+
+def test_a_profile_without_a_worker_field_is_unassigned():
+    assert is_visible({}, "joe", True) is True
+    assert is_visible({}, "joe", False) is False
 
 
 # --- customers ------------------------------------------------------------------------------------
