@@ -25,62 +25,63 @@ LOG = ROOT / ".local" / "mutmut-run.log"
 TARGET = 0.95
 
 # Mutants no test can kill because the program behaves the same with them. Each entry is the
-# mutant's name, the mutated line exactly as mutmut shows it (so a renumbered name after an edit
-# is reported as stale instead of hiding a different survivor), and why it is equivalent.
+# mutated function, the mutated line exactly as mutmut shows it, and why it is equivalent. Matched
+# by line rather than by mutmut's number, which shifts when the function is edited; an entry that
+# matches no survivor is reported, so the list cannot outlive the code it describes.
 EQUIVALENT: list[tuple[str, str, str]] = [
-    ("handlers.conversation_shapes.x_conversation_add_reply__mutmut_21",
+    ("handlers.conversation_shapes.x_conversation_add_reply",
      'reply["attributes"] = json.dumps({**attributes, "avatar": card.avatar}, ensure_ascii=None)',
      "json.dumps only tests ensure_ascii for truth: None and False write the same text"),
-    ("store.addresses.x_strip_channel_prefix__mutmut_6",
+    ("store.addresses.x_strip_channel_prefix",
      'return _CHANNEL_PREFIX.sub("", address.strip(), ).strip()',
      "the prefix pattern is anchored at ^ (no MULTILINE), so it matches once whatever the count"),
-    ("store.addresses.x_strip_channel_prefix__mutmut_8",
+    ("store.addresses.x_strip_channel_prefix",
      'return _CHANNEL_PREFIX.sub("", address.strip(), count=2).strip()',
      "the prefix pattern is anchored at ^ (no MULTILINE), so it matches once whatever the count"),
-    ("store.addresses.x__as_document_id__mutmut_15",
+    ("store.addresses.x__as_document_id",
      'return quote(key, safe="XXXX").replace(".", "%2E").replace("_", "%5F")',
      "a key is lower-cased or E.164 before escaping, so it never holds the upper-case X made safe"),
-    ("store.profiles.x__check_channel__mutmut_34",
+    ("store.profiles.x__check_channel",
      "if _key_of(value, None) is None:",
      "the region only changes the key of a phone number, never whether there is one: a key is None "
      "only for an empty or over-long value, in any region"),
-    ("store.profiles.x__check_channel__mutmut_36",
+    ("store.profiles.x__check_channel",
      "if _key_of(value, ) is None:",
      "as above, with address_key's default region"),
-    ("store.profiles.x_derived_customer_id__mutmut_26",
+    ("store.profiles.x_derived_customer_id",
      'return "addr-" + hashlib.sha256(key.encode("UTF-8")).hexdigest()[:20]',
      "codec names are case-insensitive"),
-    ("web.signature.x__forwarded_scheme__mutmut_7",
+    ("web.signature.x__forwarded_scheme",
      'forwarded = request.headers.get("x-forwarded-proto", "")',
      "werkzeug's Headers (what Flask and functions-framework give) look names up case-insensitively"),
-    ("web.signature.x__forwarded_scheme__mutmut_8",
+    ("web.signature.x__forwarded_scheme",
      'forwarded = request.headers.get("X-FORWARDED-PROTO", "")',
      "werkzeug's Headers look names up case-insensitively"),
-    ("web.signature.x__query_suffix__mutmut_4",
+    ("web.signature.x__query_suffix",
      'query = request.query_string.decode("LATIN-1")',
      "codec names are case-insensitive"),
-    ("web.signature.x_signed_url_candidates__mutmut_14",
+    ("web.signature.x_signed_url_candidates",
      "base = f\"{_forwarded_scheme(request)}://{request.headers.get('host', request.host)}\"",
      "werkzeug's Headers look names up case-insensitively"),
-    ("web.signature.x_signed_url_candidates__mutmut_15",
+    ("web.signature.x_signed_url_candidates",
      "base = f\"{_forwarded_scheme(request)}://{request.headers.get('HOST', request.host)}\"",
      "werkzeug's Headers look names up case-insensitively"),
-    ("web.signature.x_signed_url_candidates__mutmut_17",
+    ("web.signature.x_signed_url_candidates",
      'if path in ("XXXX", "/"):',
      "werkzeug's request.path always starts with /, so script_root + path is never empty"),
-    ("web.signature.x_is_signed_by_twilio__mutmut_3",
+    ("web.signature.x_is_signed_by_twilio",
      'signature = request.headers.get("X-Twilio-Signature", None)',
      "a missing header is refused by `if not signature` whether it reads as '' or None"),
-    ("web.signature.x_is_signed_by_twilio__mutmut_5",
+    ("web.signature.x_is_signed_by_twilio",
      'signature = request.headers.get("X-Twilio-Signature", )',
      "the default default is None: refused by `if not signature` as ''"),
-    ("web.signature.x_is_signed_by_twilio__mutmut_7",
+    ("web.signature.x_is_signed_by_twilio",
      'signature = request.headers.get("x-twilio-signature", "")',
      "werkzeug's Headers look names up case-insensitively"),
-    ("web.signature.x_is_signed_by_twilio__mutmut_8",
+    ("web.signature.x_is_signed_by_twilio",
      'signature = request.headers.get("X-TWILIO-SIGNATURE", "")',
      "werkzeug's Headers look names up case-insensitively"),
-    ("web.signature.x_is_signed_by_twilio__mutmut_9",
+    ("web.signature.x_is_signed_by_twilio",
      'signature = request.headers.get("X-Twilio-Signature", "XXXX")',
      "a missing header then reaches the HMAC check, which refuses 'XXXX' (no HMAC-SHA1 in base64 is "
      "four characters): the answer is the same refusal, only later"),
@@ -110,7 +111,7 @@ def run_mutmut(max_children: int | None) -> float:
     started = time.monotonic()
     with open(LOG, "wb") as log:
         # mutmut draws a progress spinner: it goes to the log, the summary comes after.
-        done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         tail = LOG.read_bytes()[-3000:].decode("utf-8", "replace")
@@ -140,23 +141,25 @@ def changed_lines(name: str, path: str) -> tuple[list[str], list[str]]:
     return removed, added
 
 
+def function_of(name: str) -> str:
+    return name.rpartition("__mutmut_")[0]
+
+
 def apply_equivalents(modules: list[Module]) -> list[str]:
-    """Mark the listed equivalent survivors; return warnings about entries that no longer fit."""
-    by_name = {name: module for module in modules for name in module.statuses}
-    warnings = []
-    for name, mutated_line, _reason in EQUIVALENT:
-        module = by_name.get(name)
-        if module is None:
-            warnings.append(f"{name} is listed as equivalent but was not generated: update EQUIVALENT")
-            continue
-        _removed, added = changed_lines(name, module.path)
-        if added != [mutated_line]:
-            warnings.append(f"{name} is listed as equivalent for `{mutated_line}` but now mutates `{' / '.join(added)}`: update EQUIVALENT")
-        elif module.statuses[name] == "survived":
-            module.statuses[name] = "equivalent"
-        else:
-            warnings.append(f"{name} is listed as equivalent but was {module.statuses[name]}: remove it from EQUIVALENT")
-    return warnings
+    """Mark the survivors listed in EQUIVALENT; return warnings about entries that matched none."""
+    listed = {(function, line) for function, line, _reason in EQUIVALENT}
+    matched = set()
+    for module in modules:
+        for name, status in module.statuses.items():
+            if status != "survived":
+                continue
+            _removed, added = changed_lines(name, module.path)
+            entry = (function_of(name), added[0] if len(added) == 1 else None)
+            if entry in listed:
+                module.statuses[name] = "equivalent"
+                matched.add(entry)
+    return [f"EQUIVALENT lists `{line}` in {function}, which no surviving mutant is: remove or update it"
+            for function, line in sorted(listed - matched)]
 
 
 def percent(part: int, whole: int) -> str:
