@@ -1,6 +1,6 @@
 """`make mutate`: how much of the pure rules the fast tests pin (bench/MUTATION.md).
 
-Runs mutmut (configured in setup.cfg) on the pure modules against tests/unit only, then prints
+Runs mutmut (configured in pyproject.toml) on the pure modules against tests/unit only, then prints
 one line per module, a summary line, and every surviving and unreached mutant as a diff. Mutants
 that cannot change behaviour are listed in EQUIVALENT below, each with the reason, and are
 counted apart. Exits 1 when fewer than TARGET of the mutants are killed or a module is not
@@ -10,12 +10,12 @@ reached at all, so the number cannot slip unnoticed.
 from __future__ import annotations
 
 import argparse
-import configparser
 import os
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,9 +98,8 @@ class Module:
 
 
 def mutated_paths() -> list[str]:
-    config = configparser.ConfigParser()
-    config.read(ROOT / "setup.cfg")
-    return [line.strip() for line in config.get("mutmut", "only_mutate").splitlines() if line.strip()]
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        return tomllib.load(file)["tool"]["mutmut"]["only_mutate"]
 
 
 def run_mutmut(max_children: int | None) -> float:
@@ -198,7 +197,7 @@ def report(modules: list[Module], warnings: list[str], elapsed: float | None) ->
     if unreached_modules:
         print(f"FAIL: no fast test reaches {', '.join(unreached_modules)}")
     if empty:
-        print(f"FAIL: no mutants were generated for {', '.join(empty)} (is it in setup.cfg's source_paths?)")
+        print(f"FAIL: no mutants were generated for {', '.join(empty)} (is it under one of pyproject.toml's mutmut source_paths?)")
     if score < TARGET:
         print(f"FAIL: {percent(killed, generated)} of the mutants killed, under the target of {TARGET:.0%}")
     return ok
@@ -211,7 +210,7 @@ def main() -> None:
     parser.add_argument("--max-children", type=int, help="parallel mutant runs (mutmut's default: one per CPU)")
     args = parser.parse_args()
 
-    os.chdir(ROOT)  # mutmut reads setup.cfg and writes mutants/ in the working directory
+    os.chdir(ROOT)  # mutmut reads pyproject.toml and writes mutants/ in the working directory
     elapsed = None
     if not args.report_only:
         if not args.keep:
