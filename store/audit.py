@@ -1,7 +1,9 @@
 """Does the address index agree with `customers`? A pure comparison, so every case is a plain test.
 
-The index is derived data: a profile edited in the console, or deleted by another script,
-leaves it missing, stale or orphaned, and webhooks then name the wrong customer (or nobody).
+The index is derived data. The Firestore trigger keeps it in step with every write; data
+written before it was deployed (or while it failed) can leave it missing, stale or orphaned,
+and webhooks then name the wrong customer (or nobody). The trigger (`CustomerStore.converge`)
+builds the same entries this expects, so after it has run `audit` finds nothing to repair.
 `audit` says what is wrong and which writes repair the safe cases; an address two profiles
 both claim, and an invalid profile, need a person to decide, so they are reported and left.
 """

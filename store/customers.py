@@ -286,7 +286,9 @@ class CustomerStore:
         """The index entries at `keys`, and for every other customer holding one of `items`' addresses,
         the addresses that customer's profile lists now (what `_index_writes` calls a claim)."""
         entries = self._get_all([self._index_ref(key) for key in sorted(keys)], transaction)
-        owners = {_owner(entries.get(key), item.customer_id) for item in items for key in item.keys} - {item.customer_id for item in items}
+        # Read even when the owner is in `items` too: its stored profile, not its new one, decides (so a
+        # number moved within one upsert_many is refused, as two writes of one commit could collide).
+        owners = {owner for item in items for key in item.keys if (owner := _owner(entries.get(key), item.customer_id)) != item.customer_id}
         profiles = self._get_all([self._customer_ref(owner) for owner in sorted(owners) if _is_id(owner)], transaction)
         return entries, {owner: stored_index_keys(profile, self._region) for owner, profile in profiles.items()}
 

@@ -127,3 +127,12 @@ def test_an_entry_naming_no_valid_customer_id_is_taken_over(db, store):
     write(db, "ada", {"display_name": "Ada", "channels": sms(N1)})
     assert store.converge("ada").indexed == (N1,)
     assert entry(db, N1)["customer_id"] == "ada"
+
+
+def test_a_number_moved_within_one_upsert_many_is_still_refused(db, store):
+    from store.customers import AddressConflicts
+
+    store.upsert("bea", {"display_name": "Bea", "channels": sms(N1)})
+    with pytest.raises(AddressConflicts):
+        store.upsert_many([("bea", {"display_name": "Bea", "channels": []}), ("al", {"display_name": "Al", "channels": sms(N1)})])
+    assert entry(db, N1)["customer_id"] == "bea" and store.get("al") is None
