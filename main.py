@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -136,7 +137,7 @@ def frontline_webhook(request: Request) -> Response:
         logs.unbind_request(token)
 
 
-def _log_convergence(outcome: Convergence) -> None:
+def _log_convergence(outcome: Convergence, started: float) -> None:
     for conflict in outcome.conflicts:
         logs.error(f"address {logs.mask_address(conflict.address)} is listed by customers {conflict.owner_id!r} and "
                    f"{conflict.claimant_id!r}; it stays with {conflict.owner_id!r}: remove it from one of the profiles",
@@ -145,7 +146,8 @@ def _log_convergence(outcome: Convergence) -> None:
         logs.warning(f"customer {outcome.customer_id!r} has an invalid {outcome.invalid.field or 'profile'}: indexed as it stands, "
                      "sort_name and worker not written; `python -m tools.customers check` says why", customer_id=outcome.customer_id)
     logs.info("customer converged" if outcome.writes else "customer already in step", customer_id=outcome.customer_id,
-              exists=outcome.exists, indexed=len(outcome.indexed), removed=len(outcome.removed), derived=list(outcome.derived))
+              exists=outcome.exists, indexed=len(outcome.indexed), removed=len(outcome.removed), derived=list(outcome.derived),
+              duration_ms=round((time.monotonic() - started) * 1000, 1))
 
 
 @functions_framework.cloud_event
@@ -158,6 +160,7 @@ def customer_written(cloud_event: Any) -> None:
     from store.customers import converge_customer
     from store.events import customer_id_in, document_path
 
+    started = time.monotonic()
     token = logs.bind_request(event_id=cloud_event.get("id"), event_type=cloud_event.get("type"))
     try:
         try:
@@ -175,6 +178,6 @@ def customer_written(cloud_event: Any) -> None:
         except StoreUnavailable as failed:
             logs.error(f"{failed.reason}; raised so the event is delivered again", customer_id=customer_id)
             raise
-        _log_convergence(outcome)
+        _log_convergence(outcome, started)
     finally:
         logs.unbind_request(token)

@@ -7,12 +7,15 @@ as `make run` wires it. Each run writes a new profile with the plain google-clou
 index entry, no sort_name, no worker) and polls its index entry every 5 ms; the delay is from the
 write's return to the first read that finds the entry (so it includes up to 5 ms of polling). A
 number change of an existing profile is timed the same way (the old entry gone, the new one there).
+The function's own time per event (`duration_ms` of its log lines) is shown beside, to tell the
+emulator's delivery from the function's work.
 Not run by `make test`; the numbers depend on the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -41,7 +44,7 @@ def _until(check) -> float:
 def _summary(name: str, delays: list[float]) -> str:
     ms = sorted(d * 1000 for d in delays)
     p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
-    return (f"{name:<14} runs {len(ms):>3}  median {statistics.median(ms):6.1f} ms  p90 {p90:6.1f} ms  "
+    return (f"{name:<40} runs {len(ms):>3}  median {statistics.median(ms):6.1f} ms  p90 {p90:6.1f} ms  "
             f"min {ms[0]:6.1f} ms  max {ms[-1]:6.1f} ms")
 
 
@@ -55,7 +58,10 @@ def main() -> int:
             print("needs the Firestore emulator's JAR started with java", file=sys.stderr)
             return 1
         os.environ.update(FIRESTORE_EMULATOR_HOST=emulator.host_port, GOOGLE_CLOUD_PROJECT=PROJECT)
-        server = TriggerServer(emulator.functions_port, env={**os.environ}, log_path=ROOT / ".local" / "bench-trigger.log").start()
+        log = ROOT / ".local" / "bench-trigger.log"
+        log.parent.mkdir(exist_ok=True)
+        log.write_bytes(b"")
+        server = TriggerServer(emulator.functions_port, env={**os.environ, "PYTHONUNBUFFERED": "1"}, log_path=log).start()
         try:
             emulator.add_trigger("customers")
             from google.cloud import firestore
@@ -77,6 +83,9 @@ def main() -> int:
     print(f"first event after start (imports, Firestore client): {cold * 1000:.0f} ms")
     print(_summary("new profile", created))
     print(_summary("number moved", moved))
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    for message in ("customer converged", "customer already in step"):
+        print(_summary(f"  function: {message}", [line["duration_ms"] / 1000 for line in lines if line["message"] == message][1:]))
     return 0
 
 
