@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import functions_framework
 from flask import Request, Response
+from werkzeug.exceptions import ServiceUnavailable
 
 from handlers import conversations, crm, outgoing, routing, templates
 from runtime import logs
@@ -155,7 +156,8 @@ def customer_written(cloud_event: Any) -> None:
     """Firestore trigger (google.cloud.firestore.document.v1.written on customers/{customer_id}).
 
     Returns normally when done or when retrying cannot help (an unreadable event, another
-    document); raises when Firestore failed, so Eventarc delivers the event again (`--retry`).
+    document, an invalid profile); answers 503 when Firestore failed, so Eventarc delivers the
+    event again (`--retry`).
     """
     from store.customers import converge_customer
     from store.events import customer_id_in, document_path
@@ -176,8 +178,10 @@ def customer_written(cloud_event: Any) -> None:
         try:
             outcome = converge_customer(customer_id)
         except StoreUnavailable as failed:
-            logs.error(f"{failed.reason}; raised so the event is delivered again", customer_id=customer_id)
-            raise
+            logs.error(f"{failed.reason}; answered 503 so the event is delivered again", customer_id=customer_id)
+            # An HTTP error, not the exception itself: Flask would log its traceback, with gRPC's
+            # message (which can name a document, so a phone number), over many lines.
+            raise ServiceUnavailable() from None
         _log_convergence(outcome, started)
     finally:
         logs.unbind_request(token)

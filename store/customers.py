@@ -8,6 +8,7 @@ read through `store.lookup` and `store.directory`. Only `check --fix` writes pla
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,6 +49,8 @@ class AddressConflicts(AppError, ValueError):
 
 # Firestore's documented ceiling for one commit; every batched write here stays at or under it.
 MAX_WRITES_PER_COMMIT = 500
+# Attempts of converge's transaction when a read loses a lock to another writer (then Eventarc retries).
+CONVERGE_ATTEMPTS = 3
 # Profiles per read round when previewing outside a transaction.
 _READ_CHUNK = 500
 
@@ -374,7 +377,16 @@ class CustomerStore:
             return Convergence(cid, stored is not None, tuple(ref.id for ref, _ in sets), tuple(ref.id for ref in deletes),
                                tuple(sorted(derived)), tuple(conflicts), invalid)
 
+        from google.api_core.exceptions import Aborted
+
         with store_errors(f"converging customer {cid!r}"):
+            for attempt in range(1, CONVERGE_ATTEMPTS):
+                try:
+                    return plan_and_write(self._db.transaction())
+                except Aborted:
+                    # A read that lost a lock to another writer (the library retries only a failed
+                    # commit): read again after a pause rather than fail the event at once.
+                    time.sleep(0.05 * 2 ** attempt)
             return plan_and_write(self._db.transaction())
 
     def _validated_as_stored(self, stored: dict[str, Any] | None) -> tuple[dict[str, Any] | None, InvalidProfile | None]:

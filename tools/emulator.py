@@ -19,6 +19,7 @@ import socket
 import subprocess
 import time
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -138,7 +139,7 @@ class Emulator:
                 "document": {"value": f"{trigger['collection']}/{{document_id}}", "matchType": "PATH_PATTERN"}}
         url = f"http://{self.host_port}/emulator/v1/projects/{trigger['project']}/eventarcTrigger?eventarcTriggerId={trigger['id']}"
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=10).close()
+        urllib.request.urlopen(request, timeout=60).close()  # as slow as a clear on a cold, busy emulator
 
     def stop(self) -> None:
         stop_process_group(self.process)
@@ -147,8 +148,16 @@ class Emulator:
     def clear(self, project: str | None = None) -> None:
         # With a trigger registered, the emulator fires a delete event for every document removed.
         url = f"http://{self.host_port}/emulator/v1/projects/{project or self.project}/databases/(default)/documents"
-        # The first clear after a start can take over 10 s on a busy machine (the emulator warming up).
-        urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=60).close()
+        for attempt in range(50):
+            try:
+                # The first clear after a start can take over 10 s on a busy machine (the emulator warming up).
+                urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=60).close()
+                return
+            except urllib.error.HTTPError as refused:
+                # 409 while a transaction (a trigger converging) holds a document: it ends within moments.
+                if refused.code != 409 or attempt == 49:
+                    raise
+                time.sleep(0.1)
 
     def __enter__(self) -> Emulator:
         return self.start()
