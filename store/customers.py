@@ -359,7 +359,7 @@ class CustomerStore:
             snapshot = self._customer_ref(cid).get(transaction=transaction)
             stored = snapshot.to_dict() if snapshot.exists else None
             # By owner, not by an earlier version of the profile: the event's old value is not trusted.
-            owned = {entry.id: entry.to_dict() for entry in transaction.get(owned_entries)}
+            owned = {entry.id: entry.to_dict() or {} for entry in transaction.get(owned_entries)}
             clean, invalid = self._validated_as_stored(stored)
             item = _Item(cid, stored or {}, frozenset(stored_index_keys(stored or {}, self._region)))
             entries, claims = self._read_index(set(item.keys), [item], transaction)

@@ -13,7 +13,6 @@ measures them properly).
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from collections.abc import Callable
@@ -256,7 +255,7 @@ def test_invalid_profiles_are_warned_about_and_do_not_stop_the_function(wiring, 
         {"type": "sms", "value": "+1 555 CALL NOW"}, {"type": "sms", "value": NEW_NUMBER}]})
     tdb.collection("customers").document("fine").set({"display_name": "Fine", "channels": [{"type": "chat", "value": "fine-1"}]})
     poll("a valid profile after them is still indexed", lambda: entry(tdb, "fine-1"))
-    poll("both WARNING lines are logged", lambda: len([l for l in wiring.logs_since(mark) if l["severity"] == "WARNING"]) == 2)
+    poll("both WARNING lines are logged", lambda: len([line for line in wiring.logs_since(mark) if line["severity"] == "WARNING"]) == 2)
     lines = wiring.logs_since(mark)
     warnings = sorted((line["customer_id"], line["message"]) for line in lines if line["severity"] == "WARNING")
     assert [(cid, message.split(":")[0]) for cid, message in warnings] == [
