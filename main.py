@@ -22,6 +22,7 @@ from flask import Request, Response
 from werkzeug.exceptions import ServiceUnavailable
 
 from handlers import conversations, crm, outgoing, routing, templates
+from handlers.form import Form
 from runtime import logs
 from runtime.config import ConfigError, log_level_from_environ, settings, store_settings
 from runtime.deadline import Deadline
@@ -32,7 +33,7 @@ from web.replies import Reply, reject
 if TYPE_CHECKING:
     from store.customers import Convergence
 
-Handler = Callable[[Any, Deadline], Any]
+Handler = Callable[[Form, Deadline], Any]
 
 WEBHOOK_TARGET = "frontline_webhook"
 
@@ -64,7 +65,7 @@ def _trace(request: Request) -> str | None:
     return f"projects/{project}/traces/{trace_id}" if trace_id and project else None
 
 
-def _route_conversations(params: Any, deadline: Deadline) -> Any:
+def _route_conversations(params: Form, deadline: Deadline) -> Any:
     event_type = params.get("EventType", "").strip()
     if not event_type:
         raise BadRequest("missing required field: EventType")
@@ -75,7 +76,7 @@ def _route_conversations(params: Any, deadline: Deadline) -> Any:
     return handler(params, deadline)
 
 
-def _route_location(params: Any, handlers: Mapping[str, Handler], deadline: Deadline) -> Any:
+def _route_location(params: Form, handlers: Mapping[str, Handler], deadline: Deadline) -> Any:
     location = params.get("Location", "").strip()
     if not location:
         raise BadRequest("missing required field: Location")
@@ -85,7 +86,7 @@ def _route_location(params: Any, handlers: Mapping[str, Handler], deadline: Dead
     return handler(params, deadline)
 
 
-def _route(params: Any, path: str, deadline: Deadline) -> Any:
+def _route(params: Form, path: str, deadline: Deadline) -> Any:
     family = path.rstrip("/").rsplit("/", 1)[-1]
     if family == "routing":
         return routing.route_conversation(params, deadline)
@@ -98,7 +99,7 @@ def _route(params: Any, path: str, deadline: Deadline) -> Any:
     raise BadRequest("request has neither EventType nor Location")
 
 
-def _handle(params: Any, path: str, deadline: Deadline) -> Reply:
+def _handle(params: Form, path: str, deadline: Deadline) -> Reply:
     event_type = params.get("EventType", "")
     logs.add_request_fields(event_type=event_type or params.get("Location"))
     try:

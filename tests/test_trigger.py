@@ -25,7 +25,7 @@ import requests
 from store.audit import audit
 from tests.conftest import ADA, ADA_ADDRESS, ADA_ATTRIBUTES, CONVERSATION_SID, PARTICIPANT_SID, PROJECT, ROOT, json_logs
 from tests.test_conversation_add import conversation_add
-from tests.test_frontline_callbacks import customers_list, listed
+from tests.frontline_people import customers_list, listed
 from tests.test_participant_added import add_customer_participant, participant_added
 from tools.emulator import DOCUMENT_WRITTEN, Emulator, free_port
 from tools.local_trigger import TriggerServer
