@@ -137,6 +137,18 @@ def test_a_missing_worker_alone_is_written_as_unassigned():
     assert found.repair.profile_updates == {"bob": {"worker": ""}}
 
 
+def test_a_null_worker_is_written_as_unassigned_and_a_written_one_is_left_alone():
+    found = audit({"bob": {**BOB, "worker": None}, "cy": {**stored("Cy", "+15550002222"), "worker": " joe "}},
+                  {"+15550001111": entry("bob", "Bob"), "+15550002222": entry("cy", "Cy")}, "US")
+    assert found.problems == [Problem("derived_fields", "bob", "customer 'bob': worker missing or out of date")]
+    assert found.repair.profile_updates == {"bob": {"worker": ""}}
+
+
+def test_an_entry_carries_the_name_trimmed_as_the_store_writes_it():
+    found = audit({"bob": {**BOB, "display_name": "  Bob "}}, {"+15550001111": entry("bob", "Bob")}, "US")
+    assert found.problems == []
+
+
 def test_national_numbers_are_read_in_the_default_region():
     ada = validate_profile({"display_name": "Ada", "channels": [{"type": "sms", "value": "07700 900123"}]}, "GB")
     assert audit({"ada": ada}, {"+447700900123": entry("ada", "Ada")}, "GB").problems == []

@@ -15,6 +15,7 @@ from store.profiles import (
     card_of,
     customer_id_of,
     derived_customer_id,
+    derived_updates,
     index_keys,
     is_https_url,
     sort_name_of,
@@ -29,11 +30,12 @@ GOOD = {
 }
 
 
-def reason(profile, region: str = "US") -> str:
-    """The one-line reason validate_profile gives for refusing `profile` (operators read it)."""
+def reason(profile, region: str = "US") -> tuple[str, str]:
+    """The field and the one-line reason validate_profile gives for refusing `profile`: operators
+    read the reason; logs carry the field alone, since the reason may quote a phone number."""
     with pytest.raises(InvalidProfile) as raised:
         validate_profile(profile, region)
-    return str(raised.value)
+    return raised.value.field, str(raised.value)
 
 
 # --- the clean copy --------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def test_a_valid_https_link_is_accepted():
 def test_national_sms_numbers_are_checked_in_the_default_region():
     channels = [{"type": "sms", "value": "07700 900123"}, {"type": "whatsapp", "value": "whatsapp:07700 900123"}]
     assert validate_profile({**GOOD, "channels": channels}, "GB")["channels"] == channels
-    assert reason({**GOOD, "channels": channels[:1]}, "US") == "sms channel value '07700 900123' is not a phone number"
+    assert reason({**GOOD, "channels": channels[:1]}, "US") == ("channels", "sms channel value '07700 900123' is not a phone number")
 
 
 def test_sort_name_is_trimmed_and_case_folded():
@@ -124,52 +126,49 @@ def test_display_name_is_required(display_name):
     profile = {k: v for k, v in GOOD.items() if k != "display_name"}
     if display_name is not None:
         profile["display_name"] = display_name
-    assert reason(profile) == "display_name is required"
+    assert reason(profile) == ("display_name", "display_name is required")
 
 
 @pytest.mark.parametrize("avatar", ["http://example.com/ada.png", "/ada.png", "example.com/ada.png", "https://", 7])
 def test_avatar_must_be_an_absolute_https_url(avatar):
-    assert reason({**GOOD, "avatar": avatar}) == f"avatar {avatar!r} must be an absolute https URL"
+    assert reason({**GOOD, "avatar": avatar}) == ("avatar", f"avatar {avatar!r} must be an absolute https URL")
 
 
 def test_channels_must_be_a_list():
-    assert reason({**GOOD, "channels": {"type": "sms", "value": "+15558675310"}}) == "channels must be a list"
+    assert reason({**GOOD, "channels": {"type": "sms", "value": "+15558675310"}}) == ("channels", "channels must be a list")
 
 
 @pytest.mark.parametrize("channel", ["+15558675310", ["sms", "+15558675310"], None])
 def test_a_channel_must_be_an_object(channel):
-    assert reason({**GOOD, "channels": [channel]}) == f"channel {channel!r} must be an object with type and value"
+    assert reason({**GOOD, "channels": [channel]}) == ("channels", f"channel {channel!r} must be an object with type and value")
 
 
 @pytest.mark.parametrize("kind", ["fax", "SMS", "", None])
 def test_channel_type_must_be_known(kind):
-    assert reason({**GOOD, "channels": [{"type": kind, "value": "+15558675310"}]}) == \
-        f"channel type {kind!r} is not one of sms, whatsapp, chat, email"
+    assert reason({**GOOD, "channels": [{"type": kind, "value": "+15558675310"}]}) == ("channels", f"channel type {kind!r} is not one of sms, whatsapp, chat, email")
 
 
 @pytest.mark.parametrize("value", ["  ", "", None, 15558675310])
 def test_a_channel_without_a_text_value_is_refused(value):
-    assert reason({**GOOD, "channels": [{"type": "chat", "value": value}]}) == "chat channel has no value"
+    assert reason({**GOOD, "channels": [{"type": "chat", "value": value}]}) == ("channels", "chat channel has no value")
 
 
 def test_a_channel_with_no_value_key_is_refused():
-    assert reason({**GOOD, "channels": [{"type": "email"}]}) == "email channel has no value"
+    assert reason({**GOOD, "channels": [{"type": "email"}]}) == ("channels", "email channel has no value")
 
 
 @pytest.mark.parametrize("kind", ["sms", "whatsapp"])
 def test_phone_channels_need_a_phone_number(kind):
-    assert reason({**GOOD, "channels": [{"type": kind, "value": "ada@example.com"}]}) == \
-        f"{kind} channel value 'ada@example.com' is not a phone number"
+    assert reason({**GOOD, "channels": [{"type": kind, "value": "ada@example.com"}]}) == ("channels", f"{kind} channel value 'ada@example.com' is not a phone number")
 
 
 def test_email_channel_needs_an_at_sign():
-    assert reason({**GOOD, "channels": [{"type": "email", "value": "ada.example.com"}]}) == \
-        "email channel value 'ada.example.com' is not an email address"
+    assert reason({**GOOD, "channels": [{"type": "email", "value": "ada.example.com"}]}) == ("channels", "email channel value 'ada.example.com' is not an email address")
 
 
 def test_a_channel_value_too_long_for_a_document_id_is_refused():
     value = "a" * (MAX_DOCUMENT_ID_BYTES + 1)
-    assert reason({**GOOD, "channels": [{"type": "chat", "value": value}]}) == f"chat channel value {value!r} cannot be an address"
+    assert reason({**GOOD, "channels": [{"type": "chat", "value": value}]}) == ("channels", f"chat channel value {value!r} cannot be an address")
 
 
 @pytest.mark.parametrize("link", [
@@ -179,17 +178,17 @@ def test_a_channel_value_too_long_for_a_document_id_is_refused():
     ["https://crm.example.com/ada"],
 ])
 def test_links_must_be_objects_with_an_https_url(link):
-    assert reason({**GOOD, "links": [link]}) == f"link {link!r} must have an absolute https URL as value"
+    assert reason({**GOOD, "links": [link]}) == ("links", f"link {link!r} must have an absolute https URL as value")
 
 
 @pytest.mark.parametrize("worker", [42, ["joe"], {"identity": "joe"}])
 def test_worker_must_be_text(worker):
-    assert reason({**GOOD, "worker": worker}) == f"worker {worker!r} must be a worker identity"
+    assert reason({**GOOD, "worker": worker}) == ("worker", f"worker {worker!r} must be a worker identity")
 
 
 def test_the_first_problem_is_the_one_named():
-    assert reason({"display_name": "", "avatar": "http://x", "channels": "no"}) == "display_name is required"
-    assert reason({"display_name": "Ada", "avatar": "http://x", "channels": "no"}) == "avatar 'http://x' must be an absolute https URL"
+    assert reason({"display_name": "", "avatar": "http://x", "channels": "no"}) == ("display_name", "display_name is required")
+    assert reason({"display_name": "Ada", "avatar": "http://x", "channels": "no"}) == ("avatar", "avatar 'http://x' must be an absolute https URL")
 
 
 # --- ids -----------------------------------------------------------------------------------------
@@ -204,7 +203,7 @@ def test_customer_ids_are_strings():
 def test_customer_ids_that_cannot_be_document_ids_are_refused(bad):
     with pytest.raises(InvalidProfile) as raised:
         customer_id_of(bad)
-    assert str(raised.value) == f"customer_id {bad!r} cannot be a Firestore document id"
+    assert (raised.value.field, str(raised.value)) == ("customer_id", f"customer_id {bad!r} cannot be a Firestore document id")
 
 
 def test_document_ids_firestore_refuses_are_recognised():
@@ -271,6 +270,24 @@ def test_a_card_is_the_projection_stored_in_each_index_entry():
     assert card == CustomerCard("ada", "Ada Lovelace", "https://example.com/ada.png")
     assert card.as_index_document() == {"customer_id": "ada", "display_name": "Ada Lovelace", "avatar": "https://example.com/ada.png"}
     assert CustomerCard.from_index_document(card.as_index_document()) == card
+
+
+def test_a_card_has_the_name_as_validate_profile_stores_it():
+    assert card_of("ada", {"display_name": "  Ada Lovelace "}).display_name == "Ada Lovelace"
+
+
+def test_derived_updates_fill_what_a_console_edit_forgot():
+    clean = validate_profile({**GOOD, "worker": "joe"}, "US")
+    assert derived_updates(clean, clean) == {}
+    assert derived_updates({**clean, SORT_FIELD: "Ada Lovelace"}, clean) == {SORT_FIELD: "ada lovelace"}
+    assert derived_updates({k: v for k, v in clean.items() if k not in (SORT_FIELD, "worker")}, clean) == {SORT_FIELD: "ada lovelace", "worker": "joe"}
+    assert derived_updates({**clean, "worker": None}, clean) == {"worker": "joe"}
+
+
+def test_derived_updates_never_rewrite_a_written_worker():
+    clean = validate_profile({**GOOD, "worker": " joe "}, "US")
+    assert derived_updates({**clean, "worker": " joe "}, clean) == {}
+    assert derived_updates({**clean, "worker": ""}, clean) == {}
 
 
 def test_a_card_of_a_sparse_profile_has_empty_name_and_no_avatar():
