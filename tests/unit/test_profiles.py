@@ -191,6 +191,12 @@ def test_the_first_problem_is_the_one_named():
     assert reason({"display_name": "Ada", "avatar": "http://x", "channels": "no"}) == ("avatar", "avatar 'http://x' must be an absolute https URL")
 
 
+def test_a_refusal_is_a_422_with_its_reason_and_an_empty_field_unless_one_is_named():
+    error = InvalidProfile("customer_id is missing and there is no channel to derive it from")
+    assert (error.status, error.reason, error.field) == (422, str(error), "")
+    assert InvalidProfile("channels must be a list", "channels").field == "channels"
+
+
 # --- ids -----------------------------------------------------------------------------------------
 
 
