@@ -6,10 +6,7 @@ imported by the handlers on first use, not here, to keep cold starts short.
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from flask import Response
 
 from handlers import conversations, crm, outgoing, routing, templates
 from handlers.frontline_shapes import BadCallback
@@ -17,10 +14,13 @@ from runtime import logs
 from runtime.config import ConfigError, settings
 from runtime.deadline import Deadline
 from web.gate import Admitted, admit
-from web.replies import Reply, reject
+from web.replies import Reply, http_response, reject
+
+INTERNAL_ERROR = Reply(500, {"error": "internal error"})
 
 try:
     logs.set_level(settings().log_level)
+    logs.set_pseudonym_key(settings().auth_token)
 except ConfigError as startup_error:
     logs.error(f"cannot start: {startup_error}")
     raise
@@ -37,8 +37,7 @@ def _is_pre_event(event_type: str) -> bool:
 
 
 def _trace(request: Any) -> str | None:
-    header = request.headers.get("X-Cloud-Trace-Context", "")
-    trace_id = header.split("/")[0].strip()
+    trace_id = logs.trace_id_of(request.headers.get("X-Cloud-Trace-Context", ""))
     project = settings().project
     return f"projects/{project}/traces/{trace_id}" if trace_id and project else None
 
@@ -49,7 +48,7 @@ def _route_conversations(params: Any, deadline: Deadline) -> Reply:
         return reject(400, "missing required field: EventType")
     handler = conversations.HANDLERS.get(event_type)
     if handler is None:
-        logs.warning(f"unhandled EventType {event_type!r}; answered 200 so no conversation is blocked")
+        logs.warning(f"unhandled EventType {logs.clip(event_type)!r}; answered 200 so no conversation is blocked")
         return Reply(200, {})
     return handler(params, deadline)
 
@@ -91,24 +90,30 @@ def _handle(params: Any, path: str, deadline: Deadline) -> Reply:
         raise
 
 
-def _respond(reply: Reply) -> Response:
-    return Response(json.dumps(reply.body), status=reply.status, headers=reply.headers, mimetype="application/json")
-
-
-def frontline_webhook(request: Any) -> Response:
-    deadline = Deadline(settings().deadline_s)
-    token = logs.bind_request(**{"logging.googleapis.com/trace": _trace(request), "path": request.path})
-    reply = Reply(500, {"error": "internal error"})
+def _answer(request: Any, deadline: Deadline) -> tuple[Reply, Any]:
+    """The reply and its HTTP response; serialising is inside the try, so an answer JSON cannot hold
+    (a NaN, a type json does not know) is a logged 500 (a pre-event's: 200 {}), never the framework's page."""
+    pre_event = False
     try:
-        outcome = admit(request, settings())
-        if isinstance(outcome, Admitted):
-            reply = _handle(outcome.params, request.path, deadline)
-        else:
-            reply = outcome
+        outcome = admit(request, settings(), deadline)
+        if not isinstance(outcome, Admitted):
+            return outcome, http_response(outcome, request.environ)
+        event_type = outcome.params.get("EventType", "").strip()
+        pre_event = bool(event_type) and _is_pre_event(event_type)
+        reply = _handle(outcome.params, request.path, deadline)
+        return reply, http_response(reply, request.environ)
     except Exception as error:  # noqa: BLE001 - never a stack trace in a response
         logs.error(f"request failed: {type(error).__name__}")
+        fallback = Reply(200, {}) if pre_event else INTERNAL_ERROR
+        return fallback, http_response(fallback, request.environ)
+
+
+def frontline_webhook(request: Any) -> Any:
+    deadline = Deadline(settings().deadline_s)
+    token = logs.bind_request(**{"logging.googleapis.com/trace": _trace(request), "path": request.path})
     try:
-        return _respond(reply)
-    finally:
+        reply, response = _answer(request, deadline)
         logs.info("request done", status=reply.status, duration_ms=deadline.elapsed_ms())
+        return response
+    finally:
         logs.unbind_request(token)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.frontline_shapes import customer_details, customer_summary, page_size_of, required
+from handlers.frontline_shapes import BadCallback, customer_details, customer_summary, page_size_of, required
 from runtime import logs
 from runtime.deadline import Deadline
 from store.addresses import is_phone_number
-from store.directory import Directory, default_directory
+from store.directory import MAX_NAME_PREFIX_BYTES, Directory, default_directory, fits_name_prefix
 from web.replies import Reply, reject
 
 
@@ -22,6 +22,8 @@ def get_customers_list(params: Any, deadline: Deadline) -> Reply:
         found = None if anchor else directory.customer_by_address(query)
         page = [found] if found and directory.is_visible(found[1], worker) else []
     else:
+        if query and not fits_name_prefix(query):
+            raise BadCallback(f"Query is over {MAX_NAME_PREFIX_BYTES} bytes")
         page = directory.customers_page(worker, page_size, anchor, name_prefix=query or None)
         if page is None:
             logs.warning("anchor customer no longer exists; list ends here")

@@ -38,12 +38,18 @@ def customer_summary(customer_id: str, profile: Mapping[str, Any]) -> dict[str, 
     return {"customer_id": customer_id, "display_name": profile.get("display_name", ""), "avatar": profile.get("avatar")}
 
 
+def _list_of_objects(value: Any) -> list[Mapping[str, Any]]:
+    # A console edit can leave any shape here; what is not a list of objects shows as nothing.
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
 def customer_details(customer_id: str, profile: Mapping[str, Any]) -> dict[str, Any]:
+    details = profile.get("details")
     return {
         **customer_summary(customer_id, profile),
-        "channels": [{"type": c.get("type"), "value": c.get("value")} for c in profile.get("channels") or []],
-        "links": list(profile.get("links") or []),
-        "details": dict(profile.get("details") or {}),
+        "channels": [{"type": c.get("type"), "value": c.get("value")} for c in _list_of_objects(profile.get("channels"))],
+        "links": _list_of_objects(profile.get("links")),
+        "details": dict(details) if isinstance(details, Mapping) else {},
     }
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runtime import logs
 from store.customers import CustomerStore
+from store.plain import plain_document
 from store.profiles import SORT_FIELD, is_document_id, sort_name_of
 
 if TYPE_CHECKING:
@@ -21,6 +23,21 @@ TEMPLATES_COLLECTION = "templates"
 UNASSIGNED = ""
 # The highest code point Firestore sorts: `prefix + this` bounds every string starting with prefix.
 _PREFIX_END = "\uf8ff"
+# Firestore refuses a query on a string of 1,500 bytes or more (InvalidArgument: its size counts
+# the UTF-8 bytes + 1), and the range's upper bound is the prefix + _PREFIX_END.
+MAX_NAME_PREFIX_BYTES = 1499 - len(_PREFIX_END.encode("utf-8"))
+
+
+def fits_name_prefix(text: str) -> bool:
+    """Whether a name search for `text` is one Firestore accepts (case-folding can lengthen it)."""
+    return len(sort_name_of(text).encode("utf-8")) <= MAX_NAME_PREFIX_BYTES
+
+
+def _order_key(category_id: str, data: dict[str, Any]) -> tuple:
+    # Numbers first, by value; an `order` typed as text in the console sorts after them, as text.
+    order = data.get("order", 0)
+    is_number = isinstance(order, (int, float)) and not isinstance(order, bool)
+    return (0, order, "", category_id) if is_number else (1, 0, str(order), category_id)
 
 
 class Directory:
@@ -44,7 +61,9 @@ class Directory:
         return self._region
 
     def is_visible(self, profile: dict[str, Any], worker: str) -> bool:
-        owner = (profile.get("worker") or "").strip()
+        owner = profile.get("worker")
+        # A console edit can store a number (worker: 5); ids are strings, so it is the worker "5".
+        owner = "" if owner is None else str(owner).strip()
         return owner == worker or (owner == UNASSIGNED and self._unassigned_visible)
 
     def _owned_by(self, worker: str):
@@ -72,8 +91,13 @@ class Directory:
             anchor_snapshot = self._db.collection(self._customers).document(anchor).get(**self._bounded())
             if not anchor_snapshot.exists:
                 return None
+            if not isinstance((anchor_snapshot.to_dict() or {}).get(SORT_FIELD), str):
+                # Not in the ordered list at all (a console edit without the store's field): no place to continue from.
+                logs.warning(f"anchor customer has no {SORT_FIELD}; list ends here (tools.customers check --fix adds it)")
+                return []
             query = query.start_after(anchor_snapshot)
-        return [(snapshot.id, snapshot.to_dict()) for snapshot in query.limit(page_size).stream(**self._bounded())]
+        return [(snapshot.id, plain_document(snapshot.to_dict(), f"customer {snapshot.id!r}") or {})
+                for snapshot in query.limit(page_size).stream(**self._bounded())]
 
     def customer_by_address(self, address: str) -> tuple[str, dict[str, Any]] | None:
         card = self._addresses.find_by_address(address, timeout=self._bounded().get("timeout"))
@@ -86,18 +110,19 @@ class Directory:
         if not is_document_id(customer_id):
             return None  # no document can have that id: unknown, not a Firestore error
         snapshot = self._db.collection(self._customers).document(customer_id).get(**self._bounded())
-        return snapshot.to_dict() if snapshot.exists else None
+        return plain_document(snapshot.to_dict(), f"customer {customer_id!r}") if snapshot.exists else None
 
     def worker(self, identity: str) -> dict[str, Any]:
         if not is_document_id(identity):
             return {}
         snapshot = self._db.collection(WORKERS_COLLECTION).document(identity).get(**self._bounded())
-        return snapshot.to_dict() if snapshot.exists else {}
+        return (plain_document(snapshot.to_dict(), f"worker {identity!r}") or {}) if snapshot.exists else {}
 
     def template_categories(self) -> list[dict[str, Any]]:
         """Every category, by its `order` field, then by id: a handful of documents, read whole."""
-        categories = [(snapshot.id, snapshot.to_dict()) for snapshot in self._db.collection(TEMPLATES_COLLECTION).stream(**self._bounded())]
-        categories.sort(key=lambda item: (item[1].get("order", 0), item[0]))
+        categories = [(snapshot.id, plain_document(snapshot.to_dict(), f"template category {snapshot.id!r}") or {})
+                      for snapshot in self._db.collection(TEMPLATES_COLLECTION).stream(**self._bounded())]
+        categories.sort(key=lambda item: _order_key(*item))
         return [data for _, data in categories]
 
 
