@@ -84,6 +84,13 @@ def test_the_same_values_in_a_listed_customer_and_in_templates_are_json_too(clie
     assert [category["display_name"] for category in strict_json(templates.data)] == ["U", "T"]
 
 
+def test_an_index_entry_whose_avatar_is_not_text_still_names_the_conversation(client, db):
+    db.collection("customer_addresses").document("+15550100903").set(
+        {"customer_id": "ix", "display_name": "Index Edited", "avatar": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)})
+    response = signed_post(client, {"EventType": "onConversationAdd", "MessagingBinding.Address": "+15550100903", "Attributes": "{}"})
+    assert response.status_code == 200 and strict_json(response.data) == {"friendly_name": "Index Edited"}
+
+
 @pytest.mark.parametrize(("worker", "status"), [(ALICE, 403), ("5", 200)])
 def test_a_worker_stored_as_a_number_is_that_worker_not_a_server_error(client, db, worker, status):
     db.collection("customers").document("num").set({"display_name": "Num", "sort_name": "num", "worker": 5})
