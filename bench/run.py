@@ -282,7 +282,7 @@ def load_bulk(db: Any, start: int, stop: int) -> float:
     The documents are exactly what CustomerStore.upsert writes (validate_profile, card_of,
     index_keys), without its per-customer transaction, which would take minutes at 100,000.
     """
-    from runtime.config import ADDRESS_INDEX_COLLECTION
+    from store.collections import ADDRESS_INDEX_COLLECTION
     from store.profiles import card_of, index_keys, validate_profile
 
     customers, index = db.collection("customers"), db.collection(ADDRESS_INDEX_COLLECTION)
@@ -639,7 +639,7 @@ def bare_samples(db: Any, keys: Sequence[str], samples: int) -> tuple[list[float
     future), as handlers/conversations.py did for every lookup: the difference is that hop's cost.
     Returns (direct, via the pool) latencies in seconds.
     """
-    from runtime.config import ADDRESS_INDEX_COLLECTION
+    from store.collections import ADDRESS_INDEX_COLLECTION
 
     collection = db.collection(ADDRESS_INDEX_COLLECTION)
 
@@ -678,7 +678,7 @@ def rpc_cost(db: Any, keys: Sequence[str], samples: int) -> dict[str, Any]:
     server-streaming BatchGetDocuments call) against the unary GetDocument RPC that
     google-cloud-firestore has but uses for nothing public (reached here through its private
     `_firestore_api`, for this measurement only)."""
-    from runtime.config import ADDRESS_INDEX_COLLECTION
+    from store.collections import ADDRESS_INDEX_COLLECTION
 
     collection = db.collection(ADDRESS_INDEX_COLLECTION)
     api = db._firestore_api

@@ -6,19 +6,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.errors import BadRequest
+
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
-class BadCallback(ValueError):
-    """A callback we cannot answer as asked; the message is the one-line reason."""
-
-
 def required(params: Any, name: str) -> str:
     value = (params.get(name) or "").strip()
     if not value:
-        raise BadCallback(f"missing required field: {name}")
+        raise BadRequest(f"missing required field: {name}")
     return value
 
 
@@ -28,10 +26,19 @@ def page_size_of(raw: str | None) -> int:
     try:
         size = int(raw.strip())
     except ValueError:
-        raise BadCallback(f"PageSize must be a whole number, got {raw[:40]!r}") from None
+        raise BadRequest(f"PageSize must be a whole number, got {raw[:40]!r}") from None
     if size < 1:
-        raise BadCallback(f"PageSize must be at least 1, got {size}")
+        raise BadRequest(f"PageSize must be at least 1, got {size}")
     return min(size, MAX_PAGE_SIZE)
+
+
+def is_visible(profile: Mapping[str, Any], worker: str, unassigned_visible: bool) -> bool:
+    """A worker sees their own customers, and unassigned ones when the deployment shares them."""
+    owner = profile.get("worker")
+    # Ids are text (a number given as an id is stored as its text), so a console-typed `worker: 5`
+    # is the worker "5": a malformed owner must not make a customer visible to every worker.
+    owner = "" if owner is None else str(owner).strip()
+    return owner == worker or (owner == "" and unassigned_visible)
 
 
 def customer_summary(customer_id: str, profile: Mapping[str, Any]) -> dict[str, Any]:

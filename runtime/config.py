@@ -1,7 +1,9 @@
 """Every environment variable the function reads, in one place.
 
-`load()` validates them once; a missing required variable is a start-up error that
-names it, so a bad deploy fails loudly instead of answering 403 to every webhook.
+`settings()` validates the webhook's once; a missing required variable is a start-up error
+that names it, so a bad deploy fails loudly instead of answering 403 to every webhook.
+`store_settings()` is the Firestore part alone: the data tools and the Firestore trigger
+need no Twilio credentials.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 TWILIO_API_DEFAULT_BASE_URL = "https://conversations.twilio.com"
 
-# name -> (required, default, what it is for); the README table is written from this.
+# name -> (required, default, what it is for); the README's configuration table lists the same.
 VARIABLES: dict[str, tuple[bool, str, str]] = {
     "TWILIO_AUTH_TOKEN": (True, "", "Verifies X-Twilio-Signature; REST auth unless an API key is set"),
     "TWILIO_ACCOUNT_SID": (True, "", "Account for REST calls (AC...)"),
@@ -40,7 +42,6 @@ VARIABLES: dict[str, tuple[bool, str, str]] = {
 # FriendlyName of at most 256): 32 + 16 + 4 KiB = 52 KiB of values. Form encoding turns a byte into
 # at most three ("%E2"), so the largest real body is 156 KiB; 160 KiB = 163,840 bytes.
 # onMessageAdd (Body 32 KB + message Attributes 4 KB) and the Frontline callbacks are smaller.
-ADDRESS_INDEX_COLLECTION = "customer_addresses"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -117,6 +118,13 @@ def store_settings() -> StoreSettings:
     return store_settings_from_environ(os.environ)
 
 
+def log_level_from_environ(environ: Mapping[str, str]) -> str:
+    level = _values(environ, ("LOG_LEVEL",))["LOG_LEVEL"].upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level
+
+
 def from_environ(environ: Mapping[str, str]) -> Settings:
     values = _values(environ, VARIABLES)
     missing = [name for name, (required, _, _) in VARIABLES.items() if required and not values[name]]
@@ -124,8 +132,6 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         raise ConfigError("missing required environment variable(s): " + ", ".join(missing))
     if bool(values["TWILIO_API_KEY"]) != bool(values["TWILIO_API_SECRET"]):
         raise ConfigError("TWILIO_API_KEY and TWILIO_API_SECRET must be set together")
-    if values["LOG_LEVEL"].upper() not in LOG_LEVELS:
-        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {values['LOG_LEVEL']!r}")
     deadline = _positive_number("WEBHOOK_DEADLINE_S", values["WEBHOOK_DEADLINE_S"], float)
     if deadline >= 5:
         raise ConfigError("WEBHOOK_DEADLINE_S must be under 5 (Twilio's webhook timeout)")
@@ -142,7 +148,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         default_region=store.default_region,
         deadline_s=deadline,
         max_body_bytes=int(_positive_number("MAX_BODY_BYTES", values["MAX_BODY_BYTES"], int)),
-        log_level=values["LOG_LEVEL"].upper(),
+        log_level=log_level_from_environ(environ),
         sms_number=values["TWILIO_SMS_NUMBER"],
         whatsapp_number=values["TWILIO_WHATSAPP_NUMBER"],
         default_worker=values["DEFAULT_WORKER"],

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from runtime.config import ADDRESS_INDEX_COLLECTION, VARIABLES, ConfigError, Settings, StoreSettings, from_environ, store_settings_from_environ
+from runtime.config import VARIABLES, ConfigError, Settings, StoreSettings, from_environ, store_settings_from_environ
+from store.collections import ADDRESS_INDEX_COLLECTION
 from tools.twilio_setup import REQUIRED_FILTERS, TARGET, WebhookConfig, fetch_config, masked_account, twilio_problem, with_root_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,9 +288,10 @@ def expected_friendly_name(db: Any, store: StoreSettings, number: str, expect_na
         return expect_name, "--expect-name"
     if db is None:
         return None, "Firestore unreadable here"
-    from store.customers import CustomerStore
+    from runtime.deadline import Deadline
+    from store.lookup import card_for_address
 
-    card = CustomerStore(db, store.customers_collection, store.default_region).find_by_address(number, timeout=TWILIO_TIMEOUT_S)
+    card = card_for_address(db, number, store.default_region, Deadline(TWILIO_TIMEOUT_S))
     if card is None:
         return number, "no profile has this number, so the number itself"
     return card.display_name, f"profile {card.customer_id}"
