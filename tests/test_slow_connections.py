@@ -28,8 +28,22 @@ def served(emulator, standin_server):
     log = ROOT / ".local" / "served-slow-connections.log"
     log.parent.mkdir(exist_ok=True)
     function = ServedFunction(log, WEBHOOK_DEADLINE_S=DEADLINE_S).start()
+    warm_up(function)
     yield function
     function.stop()
+
+
+def warm_up(served: ServedFunction, within_s: float = 60.0) -> None:
+    """Until a lookup runs without an ERROR line: the instance's first one also creates the Firestore
+    client, which on a loaded machine can outlast the deadline; these tests are about a warm instance."""
+    stop_at = time.monotonic() + within_s
+    while time.monotonic() < stop_at:
+        seen = len(served.log_lines())
+        signed_conversation_add(served, address="+15550100999")
+        if not any('"ERROR"' in line for line in served.log_lines()[seen:]):
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"the served function kept failing its lookups; see {served.log_path}")
 
 
 @pytest.fixture()
@@ -61,9 +75,9 @@ def trickle(sockets: list[socket.socket], every_s: float, stop: threading.Event)
     return thread
 
 
-def signed_conversation_add(served: ServedFunction) -> requests.Response:
+def signed_conversation_add(served: ServedFunction, address: str = ADA_ADDRESS) -> requests.Response:
     params = {"EventType": "onConversationAdd", "ChatServiceSid": "IS" + "0" * 32, "State": "active",
-              "MessagingBinding.Address": ADA_ADDRESS, "MessagingBinding.ProxyAddress": "+15005550006"}
+              "MessagingBinding.Address": address, "MessagingBinding.ProxyAddress": "+15005550006"}
     url = served.base_url + "/"
     return requests.post(url, data=urlencode(params), timeout=ANSWER_WITHIN_S,
                          headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(url, params)})
