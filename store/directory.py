@@ -7,7 +7,7 @@ request's deadline and fails as `StoreUnavailable`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from runtime import logs
 from runtime.config import store_settings
@@ -85,7 +85,7 @@ class Directory:
                     logs.warning(f"anchor customer has no {SORT_FIELD}; list ends here (tools.customers check --fix adds it)")
                     return []
                 query = query.start_after(anchor_snapshot)
-            return [(snapshot.id, plain_document(snapshot.to_dict(), f"customer {snapshot.id!r}") or {})
+            return [(snapshot.id, cast(StoredProfile, plain_document(snapshot.to_dict(), f"customer {snapshot.id!r}") or {}))
                     for snapshot in query.limit(page_size).stream(**call_options(self._deadline))]
 
     def customer_by_address(self, address: str) -> tuple[str, StoredProfile] | None:
@@ -100,7 +100,7 @@ class Directory:
             return None  # no document can have that id: unknown, not a Firestore error
         with store_errors("customer read", self._deadline):
             snapshot = self._db.collection(self._customers).document(customer_id).get(**call_options(self._deadline))
-        return plain_document(snapshot.to_dict(), f"customer {customer_id!r}") if snapshot.exists else None
+        return cast(StoredProfile, plain_document(snapshot.to_dict(), f"customer {customer_id!r}") or {}) if snapshot.exists else None
 
     def worker(self, identity: str) -> dict[str, Any]:
         if not is_document_id(identity):

@@ -7,8 +7,9 @@ or oversized request costs us only the bytes we read before refusing it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import MultiDict
@@ -19,6 +20,9 @@ from runtime.deadline import Deadline
 from web.connection import reads_bounded
 from web.replies import Reply, reject
 from web.signature import is_signed_by_twilio
+
+if TYPE_CHECKING:
+    from flask import Request
 
 ALLOWED_METHODS = ("POST", "GET")
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -33,10 +37,12 @@ MAX_PATH_BYTES = 8192
 
 @dataclass(frozen=True)
 class Admitted:
-    params: MultiDict
+    """The form of a request that passed every check: what handlers receive (`handlers.form.Form`)."""
+
+    params: MultiDict[str, str]
 
 
-def _url_too_long(request: Any, settings: Settings) -> Reply | None:
+def _url_too_long(request: Request, settings: Settings) -> Reply | None:
     environ = request.environ
     # WSGI strings are bytes decoded as latin-1: their length is the byte count.
     path_bytes = len(environ.get("SCRIPT_NAME", "")) + len(environ.get("PATH_INFO", ""))
@@ -48,7 +54,7 @@ def _url_too_long(request: Any, settings: Settings) -> Reply | None:
     return None
 
 
-def _read_body(request: Any, limit: int, deadline: Deadline) -> bytes | Reply:
+def _read_body(request: Request, limit: int, deadline: Deadline) -> bytes | Reply:
     """The body, or the refusal: over `limit` bytes (by its declared length, before reading any
     of it), or not arrived by the request's deadline."""
     declared = request.content_length
@@ -76,15 +82,15 @@ def _too_many_fields(encoded: bytes) -> Reply | None:
     return None
 
 
-def _is_form(request: Any) -> bool:
+def _is_form(request: Request) -> bool:
     return (request.mimetype or FORM_CONTENT_TYPE) == FORM_CONTENT_TYPE
 
 
-def _form_params(encoded: bytes) -> MultiDict:
+def _form_params(encoded: bytes) -> MultiDict[str, str]:
     return MultiDict(parse_qsl(encoded.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
-def admit(request: Any, settings: Settings, deadline: Deadline) -> Admitted | Reply:
+def admit(request: Request, settings: Settings, deadline: Deadline) -> Admitted | Reply:
     if request.method not in ALLOWED_METHODS:
         return reject(405, f"method {request.method} not allowed; use POST or GET", close=True, Allow=", ".join(ALLOWED_METHODS))
     refused = _url_too_long(request, settings)
@@ -99,7 +105,7 @@ def admit(request: Any, settings: Settings, deadline: Deadline) -> Admitted | Re
     if refused:
         return refused
     params = _form_params(encoded)
-    signed = params if request.method == "POST" else {}
+    signed: Mapping[str, str] = params if request.method == "POST" else {}
     if not request.headers.get("X-Twilio-Signature"):
         return reject(403, "missing X-Twilio-Signature header")
     if not is_signed_by_twilio(request, signed, settings.auth_token, settings.public_url):

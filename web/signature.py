@@ -7,24 +7,27 @@ function name), PUBLIC_URL names what Twilio actually called.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
+if TYPE_CHECKING:
+    from flask import Request
 
-def _forwarded_scheme(request: Any) -> str:
+
+def _forwarded_scheme(request: Request) -> str:
     forwarded = request.headers.get("X-Forwarded-Proto", "")
     return forwarded.split(",")[0].strip().lower() or request.scheme
 
 
-def _query_suffix(request: Any) -> str:
+def _query_suffix(request: Request) -> str:
     query = request.query_string.decode("latin-1")
     return f"?{query}" if query else ""
 
 
-def signed_url_candidates(request: Any, public_url: str) -> list[str]:
+def signed_url_candidates(request: Request, public_url: str) -> list[str]:
     """The URL(s) Twilio may have signed for this request, most likely first."""
     path = request.script_root + request.path
     if public_url:
@@ -37,7 +40,7 @@ def signed_url_candidates(request: Any, public_url: str) -> list[str]:
     return [base + path + _query_suffix(request)]
 
 
-def signed_params_text(validator: RequestValidator, params: Any) -> str:
+def signed_params_text(validator: RequestValidator, params: Mapping[str, str]) -> str:
     """What RequestValidator.compute_signature appends to the URL: each parameter name followed by
     each of its distinct values, names and values sorted (the library's own loop, built once)."""
     return "".join(name + value for name in sorted(set(params)) for value in sorted(set(validator.get_values(params, name))))
@@ -55,7 +58,7 @@ def _port_spellings(url: str) -> Iterator[str]:
     yield from spellings
 
 
-def is_signed_by_twilio(request: Any, signed_params: Any, auth_token: str, public_url: str) -> bool:
+def is_signed_by_twilio(request: Request, signed_params: Mapping[str, str], auth_token: str, public_url: str) -> bool:
     """RequestValidator.validate over every candidate URL, with the parameter text built once.
 
     validate() rebuilds it (and parses the URL's query) for each port spelling of each URL, up to
