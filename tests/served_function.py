@@ -59,6 +59,26 @@ class ServedFunction:
     def log_lines(self) -> list[str]:
         return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
 
+    def warm_up(self, auth_token: str, within_s: float = 60.0) -> ServedFunction:
+        """Send signed webhooks until one runs its lookup without an ERROR line. An instance's first
+        lookup also creates the Firestore client, which a loaded machine can take past the deadline
+        (the answer then falls back to the address); tests of a running instance start after that."""
+        import requests
+        from twilio.request_validator import RequestValidator
+
+        url = self.base_url + "/"
+        params = {"EventType": "onConversationAdd", "MessagingBinding.Address": "+15550100999"}
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": RequestValidator(auth_token).compute_signature(url, params)}
+        stop_at = time.monotonic() + within_s
+        while time.monotonic() < stop_at:
+            seen = len(self.log_lines())
+            requests.post(url, data=params, headers=headers, timeout=10)
+            if not any('"ERROR"' in line for line in self.log_lines()[seen:]):
+                return self
+            time.sleep(1.0)
+        self.stop()
+        raise RuntimeError(f"the served function kept failing its lookups; see {self.log_path}")
+
 
 def raw_request_head(method: str, path: str, headers: dict[str, str]) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", *(f"{name}: {value}" for name, value in headers.items()), "", ""]

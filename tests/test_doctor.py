@@ -23,11 +23,13 @@ NUMBER = "+15558675310"
 ADA = {"display_name": "Ada Lovelace", "avatar": "https://avatars.example.com/ada.png", "channels": [{"type": "sms", "value": NUMBER}]}
 
 
-def start_function(env_overrides: dict[str, str], log_name: str) -> tuple[ServedFunction, str]:
+def start_function(env_overrides: dict[str, str], log_name: str, warm: bool = True) -> tuple[ServedFunction, str]:
     log_path = ROOT / ".local" / log_name
     log_path.parent.mkdir(exist_ok=True)
     try:
         function = ServedFunction(log_path, PYTHONPATH=str(ROOT), **env_overrides).start()
+        if warm:  # a deployment already serving: its Firestore client exists
+            function.warm_up(env_overrides["TWILIO_AUTH_TOKEN"])
     except RuntimeError as error:
         pytest.fail(str(error))
     return function, function.base_url + "/"
@@ -132,7 +134,8 @@ def test_firestore_down_fails_with_the_emulator_hint(healthy, settings_env, caps
 
 
 def test_a_function_that_cannot_read_firestore_answers_the_number_and_the_doctor_says_why(healthy, emulator, account, capsys):
-    process, url = start_function(function_env(emulator, account, FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{free_port()}"), "doctor-function-no-db.log")
+    process, url = start_function(function_env(emulator, account, FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{free_port()}"), "doctor-function-no-db.log",
+                                    warm=False)
     try:
         code, checks, _ = run_doctor(capsys, "--url", url, "--test-number", NUMBER)
     finally:

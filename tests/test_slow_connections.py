@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from tests.conftest import ADA, ADA_ADDRESS, ROOT, sign
+from tests.conftest import ADA, ADA_ADDRESS, AUTH_TOKEN, ROOT, sign
 from tests.served_function import THREADS, ServedFunction, raw_request_head, read_until_closed, status_of
 
 # Twilio gives up on a webhook after 5 s; the issue's bound leaves half a second of slack under it.
@@ -27,23 +27,9 @@ DEADLINE_S = "2.5"
 def served(emulator, standin_server):
     log = ROOT / ".local" / "served-slow-connections.log"
     log.parent.mkdir(exist_ok=True)
-    function = ServedFunction(log, WEBHOOK_DEADLINE_S=DEADLINE_S).start()
-    warm_up(function)
+    function = ServedFunction(log, WEBHOOK_DEADLINE_S=DEADLINE_S).start().warm_up(AUTH_TOKEN)
     yield function
     function.stop()
-
-
-def warm_up(served: ServedFunction, within_s: float = 60.0) -> None:
-    """Until a lookup runs without an ERROR line: the instance's first one also creates the Firestore
-    client, which on a loaded machine can outlast the deadline; these tests are about a warm instance."""
-    stop_at = time.monotonic() + within_s
-    while time.monotonic() < stop_at:
-        seen = len(served.log_lines())
-        signed_conversation_add(served, address="+15550100999")
-        if not any('"ERROR"' in line for line in served.log_lines()[seen:]):
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"the served function kept failing its lookups; see {served.log_path}")
 
 
 @pytest.fixture()
