@@ -175,7 +175,7 @@ def _name_size(name: Any, path: str, tally: _Tally) -> int:
     tally.fields += 1
     if tally.fields > MAX_FIELD_COUNT:
         raise InvalidProfile(f"more than {MAX_FIELD_COUNT} fields (Firestore's limit per document)", "profile")
-    return _utf8_size(name, f"field name {name[:40]!r}", _top(path) or str(name) or "profile")
+    return _utf8_size(name, f"field name {name[:40]!r}", _top(path) or "profile")  # the name itself may not be printable
 
 
 def _value_size(value: Any, path: str, depth: int, tally: _Tally) -> int:
