@@ -100,8 +100,9 @@ def test_a_refused_page_size_is_a_400_that_hides_int_s_own_error():
     ("  ", "joe", True, True),
     ("", "joe", False, False),
     (None, "joe", True, True),
-    (42, "joe", True, True),  # a console typo is unassigned, not someone's
-    (42, "joe", False, False),
+    (5, "5", False, True),  # ids are text: a console-typed number is that worker's id
+    (5, "joe", True, False),  # ...so it never makes a customer visible to every worker
+    (" 5 ", "5", False, True),
     ("Joe", "joe", False, False),
 ])
 def test_is_visible(owner, worker, unassigned_visible, visible):
@@ -139,6 +140,16 @@ def test_details_carry_channels_links_and_details_and_nothing_of_ours():
 def test_sparse_details_are_empty_not_missing(profile):
     assert customer_details("ada", profile) == {"customer_id": "ada", "display_name": "Ada", "avatar": None,
                                                 "channels": [], "links": [], "details": {}}
+
+
+def test_details_of_a_console_edit_show_only_what_has_the_right_shape():
+    profile = {"display_name": "Ada", "channels": ["+15558675310", {"type": "sms", "value": "+15558675310"}, None],
+               "links": {"value": "https://x"}, "details": ["not", "an", "object"]}
+    assert customer_details("ada", profile) == {"customer_id": "ada", "display_name": "Ada", "avatar": None,
+                                                "channels": [{"type": "sms", "value": "+15558675310"}], "links": [], "details": {}}
+    assert customer_details("ada", {"display_name": "Ada", "channels": "+15558675310", "links": [7, {"value": "https://x"}]})["links"] == \
+        [{"value": "https://x"}]
+    assert customer_details("ada", {"display_name": "Ada", "channels": "+15558675310"})["channels"] == []
 
 
 def test_details_are_copies():
