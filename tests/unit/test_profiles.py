@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 
 import pytest
 
 from store.addresses import MAX_DOCUMENT_ID_BYTES, is_document_id
 from store.profiles import (
+    MAX_FIELDS_BYTES,
     SORT_FIELD,
     BatchClaims,
     CustomerCard,
     InvalidProfile,
     card_of,
+    check_storable,
     customer_id_of,
     derived_customer_id,
     derived_updates,
     index_keys,
     is_https_url,
     sort_name_of,
+    storage_size,
     stored_index_keys,
     validate_profile,
 )
@@ -359,3 +363,168 @@ def test_a_batch_reads_national_numbers_in_its_region():
     claims.claim("line 2", "ada", clean("07700 900123"))
     with pytest.raises(InvalidProfile, match=r"address \+447700900123 is also claimed by customer 'ada' on line 2"):
         claims.claim("line 3", "bob", clean("+447700900123"))
+
+
+# --- what Firestore refuses (its documented limits and storage sizes) ------------------------------
+# cloud.google.com/firestore/quotas and /docs/storage-size: a string is its UTF-8 bytes + 1 (names
+# too), null and booleans 1, numbers and timestamps 8, bytes their length, a geopoint 16, a
+# reference its document name (each id + 1, plus 16), a map its names and values, an array its values.
+
+
+def text(value: str) -> int:
+    return len(value.encode("utf-8")) + 1
+
+
+def refusal_of(fields) -> tuple[str, str]:
+    with pytest.raises(InvalidProfile) as raised:
+        storage_size(fields)
+    return raised.value.field, str(raised.value)
+
+
+@pytest.mark.parametrize("value, size", [
+    (None, 1),
+    (True, 1),
+    (False, 1),
+    (0, 8),
+    (-(2**63), 8),
+    (2**63 - 1, 8),
+    (1.5, 8),
+    (datetime(2026, 1, 1, tzinfo=timezone.utc), 8),
+    ("", 1),
+    ("héllo", 7),
+    (b"\x00\x01\x02", 3),
+    (bytearray(b"ab"), 2),
+    (["ab", 1, None], 3 + 8 + 1),
+    (("ab", 1), 3 + 8),
+    ({"x": "y", "z": 1}, text("x") + text("y") + text("z") + 8),
+    ({"m": {"n": [True, {"o": None}]}}, text("m") + text("n") + 1 + text("o") + 1),
+])
+def test_storage_size_of_each_kind_of_value(value, size):
+    assert storage_size({"field": value}) == text("field") + size
+
+
+def test_storage_size_of_firestores_own_types():
+    from google.cloud.firestore_v1._helpers import GeoPoint
+    from google.cloud.firestore_v1.document import DocumentReference
+    from google.cloud.firestore_v1.vector import Vector
+
+    assert storage_size({"at": GeoPoint(51.5, -0.12)}) == text("at") + 16
+    reference = DocumentReference("users", "jeff", "tasks", "my_task_id", client=None)
+    assert storage_size({"ref": reference}) == text("ref") + 44  # the storage-size page's own example
+    assert storage_size({"ref": DocumentReference("customers", "ada", client=None)}) == text("ref") + text("customers") + text("ada") + 16
+    assert storage_size({"v": Vector([1.0, 2.0, 3.0])}) == text("v") + 8 * 3 + 16  # as counted here: 8 a dimension, 16 more
+
+
+def test_the_size_of_a_profile_is_the_sum_of_its_fields():
+    assert storage_size({"display_name": "Ada", "worker": "", "n": 7}) == text("display_name") + text("Ada") + text("worker") + 1 + text("n") + 8
+    assert storage_size({}) == 0
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1])
+def test_an_integer_outside_64_bits_is_refused(value):
+    assert refusal_of({"details": {"n": value}}) == ("details", f"field details.n: {value} does not fit in a 64-bit integer")
+
+
+@pytest.mark.parametrize("value, kind", [({1, 2}, "set"), (object(), "object"), (1j, "complex")])
+def test_a_value_firestore_has_no_type_for_is_refused(value, kind):
+    assert refusal_of({"tier": value}) == ("tier", f"field tier: a {kind} cannot be stored in Firestore")
+
+
+@pytest.mark.parametrize("value", [[[1]], [1, (2,)], ([],)])
+def test_an_array_directly_inside_an_array_is_refused(value):
+    assert refusal_of({"links": value}) == ("links", "field links: an array directly inside an array cannot be stored in Firestore")
+
+
+def test_an_array_inside_a_map_inside_an_array_is_fine():
+    assert storage_size({"l": [{"a": [1]}]}) == text("l") + text("a") + 8
+
+
+def nested(levels: int) -> object:
+    """`levels` maps and arrays, one inside the other, alternating."""
+    value: object = "x"
+    for level in range(levels):
+        value = {"m": value} if level % 2 else [value]
+    return value
+
+
+def test_twenty_levels_of_maps_and_arrays_are_the_limit():
+    assert storage_size({"details": nested(20)}) > 0
+    field, message = refusal_of({"details": nested(21)})
+    assert field == "details"
+    assert message.startswith("field details") and message.endswith(": nested deeper than 20 maps and arrays (Firestore's limit)")
+
+
+def test_the_depth_counts_from_the_top_level_field():
+    # one level is spent by the map `details` itself: 20 more below it are one too many
+    assert refusal_of({"details": {"m": nested(20)}})[0] == "details"
+    assert storage_size({"details": {"m": nested(19)}}) > 0
+
+
+def test_twenty_thousand_fields_are_the_limit_at_any_depth():
+    assert storage_size({f"f{i}": None for i in range(20_000)}) > 0
+    assert storage_size({"details": {f"f{i}": None for i in range(19_999)}}) > 0
+    assert refusal_of({"details": {f"f{i}": None for i in range(20_000)}}) == ("profile", "more than 20000 fields (Firestore's limit per document)")
+
+
+def test_a_field_path_of_1500_bytes_is_the_limit():
+    assert storage_size({"a" * 1500: 1}) > 0
+    assert storage_size({"details": {"b" * 1490: 1}}) > 0  # "details." + 1490 = 1498
+    path = "details." + "b" * 1493
+    assert refusal_of({"details": {"b" * 1493: 1}}) == ("details", f"field {path[:40]!r}…: its path is over 1500 bytes")
+    assert refusal_of({"é" * 751: 1})[0] == "é" * 751
+
+
+@pytest.mark.parametrize("name", ["__x__", "____", "__name__"])
+def test_reserved_field_names_are_refused(name):
+    assert refusal_of({name: 1}) == (name, f"field {name!r}: names of the form __x__ are reserved by Firestore")
+    assert refusal_of({"details": {name: 1}}) == ("details", f"field details.{name!r}: names of the form __x__ are reserved by Firestore")
+
+
+@pytest.mark.parametrize("name", ["__", "___", "__x", "x__", "_x_"])
+def test_names_that_only_look_reserved_are_fine(name):
+    assert storage_size({name: 1}) == text(name) + 8
+
+
+def test_a_field_name_must_be_non_empty_text():
+    assert refusal_of({"": 1}) == ("profile", "field '': a field name must be non-empty text")
+    assert refusal_of({5: 1}) == ("5", "field 5: a field name must be non-empty text")
+    assert refusal_of({"details": {"": 1}}) == ("details", "field details.'': a field name must be non-empty text")
+    assert refusal_of({"details": {"title": {None: 1}}}) == ("details", "field details.title.None: a field name must be non-empty text")
+
+
+def test_text_that_is_not_unicode_is_refused_without_quoting_it():
+    assert refusal_of({"display_name": "Ada \ud800"}) == ("display_name", "field display_name is not valid Unicode text (an unpaired surrogate)")
+    assert refusal_of({"links": ["ok", "\udfff"]}) == ("links", "field links[1] is not valid Unicode text (an unpaired surrogate)")
+    assert refusal_of({"details": {"title": "\ud800"}}) == ("details", "field details.title is not valid Unicode text (an unpaired surrogate)")
+
+
+def test_a_field_name_that_is_not_unicode_is_quoted_cut_to_forty_characters():
+    name = "\ud800" + "n" * 50
+    assert refusal_of({name: 1}) == ("profile", f"field name {name[:40]!r} is not valid Unicode text (an unpaired surrogate)")
+    assert refusal_of({"details": {name: 1}})[0] == "details"
+
+
+def test_the_first_refused_field_is_the_one_named():
+    assert refusal_of({"a": {1, 2}, "b": 2**64})[0] == "a"
+
+
+def test_the_largest_storable_profile():
+    assert MAX_FIELDS_BYTES == 1_048_576 - 32 - (16 + 2 * (1500 + 1))  # a document less its name at its longest
+    fits = {"display_name": "x" * (MAX_FIELDS_BYTES - text("display_name") - 1)}
+    assert storage_size(fits) == MAX_FIELDS_BYTES
+    check_storable(fits)
+    too_big = {"display_name": fits["display_name"] + "x"}
+    with pytest.raises(InvalidProfile) as raised:
+        check_storable(too_big)
+    assert (raised.value.field, str(raised.value)) == (
+        "profile", f"the profile takes {MAX_FIELDS_BYTES + 1:,} bytes in Firestore (with sort_name); a document holds at most {MAX_FIELDS_BYTES:,}")
+
+
+def test_validate_profile_counts_the_sort_name_it_adds():
+    name = "x" * 600_000  # under the limit alone, over it once sort_name repeats it
+    assert storage_size({"display_name": name}) < MAX_FIELDS_BYTES
+    assert reason({"display_name": name})[0] == "profile"
+
+
+def test_validate_profile_refuses_what_firestore_would():
+    assert reason({**GOOD, "details": {"n": 2**64}}) == ("details", f"field details.n: {2**64} does not fit in a 64-bit integer")

@@ -17,7 +17,9 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from web.signature import is_signed_by_twilio, signed_url_candidates
+from twilio.request_validator import RequestValidator
+
+from web.signature import is_signed_by_twilio, signed_params_text, signed_url_candidates
 
 TOKEN = "12345"
 # twilio-python's tests/unit/test_request_validator.py: this URL and form, signed with "12345".
@@ -158,6 +160,22 @@ def test_either_spelling_of_the_root_is_admitted(signed_url):
                              headers={"X-Forwarded-Proto": "https", "X-Twilio-Signature": hmac_signature(signed_url, params)}).get_request()
     assert is_signed_by_twilio(request, params, TOKEN, "") is True
     assert is_signed_by_twilio(request, params, TOKEN, "https://elsewhere.example.com") is False
+
+
+def test_a_request_with_no_parameters_is_signed_over_its_url_alone():
+    url = "https://example.com/crm?Location=GetCustomerDetailsByCustomerId&CustomerId=ada"
+    request = EnvironBuilder(path="/crm", base_url="http://example.com", query_string=url.split("?")[1],
+                             headers={"X-Forwarded-Proto": "https", "X-Twilio-Signature": hmac_signature(url, {})}).get_request()
+    assert is_signed_by_twilio(request, {}, TOKEN, "") is True
+    assert is_signed_by_twilio(request, {"CustomerId": "ada"}, TOKEN, "") is False
+
+
+def test_the_parameter_text_is_each_name_then_each_distinct_value_sorted():
+    validator = RequestValidator(TOKEN)
+    params = MultiDict([("b", "2"), ("a", "z"), ("a", "y"), ("a", "z"), ("c", "")])
+    assert signed_params_text(validator, params) == "aya" + "z" + "b2" + "c"
+    assert signed_params_text(validator, {"To": "+1", "From": "+2"}) == "From+2To+1"
+    assert signed_params_text(validator, {}) == ""
 
 
 @pytest.mark.parametrize("host", ["x:abc", "x:99999", "[::1"])
