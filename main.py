@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Request, Response
 
-from handlers import conversations, crm, outgoing, routing, templates
+from handlers import conversations, crm, messages, outgoing, routing, templates
 from runtime import logs
 from runtime.config import ConfigError, log_level_from_environ, settings
 from runtime.deadline import Deadline
@@ -41,6 +41,8 @@ except ConfigError as startup_error:
 # to one family, for deployments that give each callback its own URL.
 LOCATIONS_BY_FAMILY: dict[str, Mapping[str, Handler]] = {"crm": crm.HANDLERS, "outgoing": outgoing.HANDLERS, "templates": templates.HANDLERS}
 ALL_LOCATIONS = {location: handler for family in LOCATIONS_BY_FAMILY.values() for location, handler in family.items()}
+# Conversations webhooks by `EventType`.
+EVENTS: Mapping[str, Handler] = {**conversations.HANDLERS, **messages.HANDLERS}
 
 
 def _is_pre_event(event_type: str) -> bool:
@@ -59,7 +61,7 @@ def _route_conversations(params: Any, deadline: Deadline) -> Any:
     event_type = params.get("EventType", "").strip()
     if not event_type:
         raise BadRequest("missing required field: EventType")
-    handler = conversations.HANDLERS.get(event_type)
+    handler = EVENTS.get(event_type)
     if handler is None:
         logs.warning(f"unhandled EventType {event_type!r}; answered 200 so no conversation is blocked")
         return {}
