@@ -148,9 +148,25 @@ PARTICIPANTS_PAGE = 100
 
 def list_participants(settings: Settings, conversation_sid: str, deadline: Deadline) -> list[Participant]:
     """The conversation's participants (its first page of 100), in one request."""
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+
     participants = twilio_client(settings).conversations.v1.conversations(conversation_sid).participants
-    listed = call_with_retries("participant list", lambda: participants.list(limit=PARTICIPANTS_PAGE, page_size=PARTICIPANTS_PAGE), deadline)
-    return [Participant.of(participant) for participant in listed]
+
+    def first_page() -> list[Any]:
+        try:
+            return list(participants.page(page_size=PARTICIPANTS_PAGE))
+        except TwilioRestException:
+            raise
+        except TwilioException as error:
+            # A list page answered non-200 raises the bare TwilioException with the response in
+            # its args, not a TwilioRestException: give it its status, so it is classified like one.
+            status = getattr(error.args[1] if len(error.args) > 1 else None, "status_code", None)
+            if not isinstance(status, int):
+                raise
+            raise TwilioRestException(status, f"/v1/Conversations/{conversation_sid}/Participants", msg="participant list answered non-200",
+                                      method="GET") from error
+
+    return [Participant.of(participant) for participant in call_with_retries("participant list", first_page, deadline)]
 
 
 def update_participant_attributes(settings: Settings, conversation_sid: str, participant_sid: str, attributes: str, deadline: Deadline) -> None:

@@ -73,8 +73,13 @@ def find_customers(addresses: Iterable[str], deadline: Deadline) -> Lookups:
         if not future.done():
             future.cancel()
             found.failures[address] = StoreUnavailable(f"customer lookup took longer than the {deadline.seconds:.2f}s deadline")
-        elif isinstance(future.exception(), StoreUnavailable):
-            found.failures[address] = future.exception()  # type: ignore[assignment]
+            continue
+        error = future.exception()
+        if error is None:
+            found.cards[address] = future.result()
         else:
-            found.cards[address] = future.result()  # anything else is a bug: let it surface
+            # One bad lookup (Firestore, or an index entry edited by hand into another shape) must
+            # not cost the others their answer; the caller logs the reason.
+            found.failures[address] = error if isinstance(error, StoreUnavailable) else \
+                StoreUnavailable(f"customer lookup failed: {type(error).__name__}")
     return found

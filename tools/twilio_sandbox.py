@@ -53,6 +53,7 @@ SAMPLE_CUSTOMER_PARTICIPANT_SID = "MB" + "0" * 31 + "1"
 SAMPLE_CUSTOMER_ADDRESS = "+15558675310"
 SAMPLE_PROXY_ADDRESS = "+15005550006"
 DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
 
 
 class TwilioSandbox(LocalHttpServer):
@@ -156,9 +157,10 @@ class TwilioSandbox(LocalHttpServer):
     def _list(self, conversation_sid: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """One page of a conversation's participants, in Twilio's list shape (`participants` and `meta`)."""
         try:
-            size = max(1, min(int(query.get("PageSize", DEFAULT_PAGE_SIZE)), 1000))
-            page = max(0, int(query.get("Page", 0)))
+            size, page = int(query.get("PageSize", DEFAULT_PAGE_SIZE)), int(query.get("Page", 0))
         except ValueError:
+            size, page = 0, 0
+        if not 1 <= size <= MAX_PAGE_SIZE or page < 0:  # Twilio's description: PageSize 1 to 100
             return 400, _error(400, 20001, "Invalid PageSize or Page")
         with self._lock:
             members = [dict(p) for (c, _), p in self.participants.items() if c == conversation_sid]
