@@ -16,6 +16,7 @@ from typing import Any
 from flask import Request, Response
 
 from handlers import conversations, crm, messages, outgoing, routing, templates
+from handlers.form import Form
 from runtime import logs
 from runtime.config import ConfigError, log_level_from_environ, settings
 from runtime.deadline import Deadline
@@ -23,7 +24,7 @@ from runtime.errors import AppError, BadRequest, UnsupportedLocation
 from web.gate import Admitted, admit
 from web.replies import Reply, reject
 
-Handler = Callable[[Any, Deadline], Any]
+Handler = Callable[[Form, Deadline], Any]
 
 WEBHOOK_TARGET = "frontline_webhook"
 
@@ -57,7 +58,7 @@ def _trace(request: Request) -> str | None:
     return f"projects/{project}/traces/{trace_id}" if trace_id and project else None
 
 
-def _route_conversations(params: Any, deadline: Deadline) -> Any:
+def _route_conversations(params: Form, deadline: Deadline) -> Any:
     event_type = params.get("EventType", "").strip()
     if not event_type:
         raise BadRequest("missing required field: EventType")
@@ -68,7 +69,7 @@ def _route_conversations(params: Any, deadline: Deadline) -> Any:
     return handler(params, deadline)
 
 
-def _route_location(params: Any, handlers: Mapping[str, Handler], deadline: Deadline) -> Any:
+def _route_location(params: Form, handlers: Mapping[str, Handler], deadline: Deadline) -> Any:
     location = params.get("Location", "").strip()
     if not location:
         raise BadRequest("missing required field: Location")
@@ -78,7 +79,7 @@ def _route_location(params: Any, handlers: Mapping[str, Handler], deadline: Dead
     return handler(params, deadline)
 
 
-def _route(params: Any, path: str, deadline: Deadline) -> Any:
+def _route(params: Form, path: str, deadline: Deadline) -> Any:
     family = path.rstrip("/").rsplit("/", 1)[-1]
     if family == "routing":
         return routing.route_conversation(params, deadline)
@@ -91,7 +92,7 @@ def _route(params: Any, path: str, deadline: Deadline) -> Any:
     raise BadRequest("request has neither EventType nor Location")
 
 
-def _handle(params: Any, path: str, deadline: Deadline) -> Reply:
+def _handle(params: Form, path: str, deadline: Deadline) -> Reply:
     event_type = params.get("EventType", "")
     logs.add_request_fields(event_type=event_type or params.get("Location"))
     try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.conversation_shapes import parse_attributes
+from handlers.form import Form
 from store.addresses import address_key
 
 # Twilio's standard SMS keywords (its carrier-level opt-out answers the same words).
@@ -41,13 +42,13 @@ def opt_out_choice(body: str | None) -> bool | None:
     return None
 
 
-def is_from_messaging_channel(form: Any) -> bool:
+def is_from_messaging_channel(form: Form) -> bool:
     """True when `Source` names a messaging channel (SMS, WhatsApp...): a customer wrote it."""
     source = (form.get("Source") or "").strip().casefold()
     return bool(source) and source not in APP_SOURCES
 
 
-def conversation_sid_of(form: Any) -> str | None:
+def conversation_sid_of(form: Form) -> str | None:
     sid = (form.get("ConversationSid") or "").strip()
     return sid if CONVERSATION_SID.match(sid) else None
 
@@ -65,7 +66,7 @@ def customer_participants(participants: Iterable[Any]) -> list[CustomerParticipa
     return customers
 
 
-def is_customer_author(form: Any, customers: Sequence[CustomerParticipant], default_region: str) -> bool:
+def is_customer_author(form: Form, customers: Sequence[CustomerParticipant], default_region: str) -> bool:
     """True when the message's author is one of the customers: by participant sid, else by address."""
     participant_sid = (form.get("ParticipantSid") or "").strip()
     if participant_sid and any(customer.sid == participant_sid for customer in customers):

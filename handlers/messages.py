@@ -9,9 +9,9 @@ handling stays the carrier-level safety net, so a missed check never blocks a co
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from gateways import twilio_rest
+from handlers.form import Form
 from handlers.message_shapes import (
     CustomerParticipant,
     conversation_sid_of,
@@ -37,7 +37,7 @@ _customers_by_conversation: BoundedCache[str, tuple[CustomerParticipant, ...]] =
 _TWILIO_SHARE = 0.6
 
 
-def on_message_added(form: Any, deadline: Deadline) -> dict[str, str]:
+def on_message_added(form: Form, deadline: Deadline) -> dict[str, str]:
     opting_out = opt_out_choice(form.get("Body"))
     if opting_out is None:
         return {}
@@ -84,7 +84,7 @@ def _customers_in(conversation_sid: str, deadline: Deadline) -> tuple[CustomerPa
     return known
 
 
-def on_message_add(form: Any, deadline: Deadline) -> dict[str, str]:
+def on_message_add(form: Form, deadline: Deadline) -> dict[str, str]:
     if is_from_messaging_channel(form):
         return {}  # the customer's own message: opting out never stops them writing
     conversation_sid = conversation_sid_of(form)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def _card_at(db: Client, key: str, deadline: Deadline | None) -> CustomerCard | None:
     with store_errors("customer lookup", deadline):
         snapshot = db.collection(ADDRESS_INDEX_COLLECTION).document(key).get(**call_options(deadline))
-    return CustomerCard.from_index_document(snapshot.to_dict()) if snapshot.exists else None
+    return CustomerCard.from_index_document(snapshot.to_dict() or {}) if snapshot.exists else None
 
 
 def card_for_address(db: Client, address: str, default_region: str, deadline: Deadline | None = None) -> CustomerCard | None:

@@ -23,8 +23,10 @@ def form_pairs(params: Form | Sequence[tuple[str, str]]) -> list[tuple[str, str]
     """(name, value) pairs in order; a list or tuple value becomes one pair per item. Pairs pass through."""
     if not isinstance(params, Mapping):
         return list(params)
-    return [(name, value) for name, values in params.items()
-            for value in (values if isinstance(values, (list, tuple)) else [values])]
+    pairs: list[tuple[str, str]] = []
+    for name, values in params.items():
+        pairs += [(name, value) for value in values] if isinstance(values, (list, tuple)) else [(name, str(values))]
+    return pairs
 
 
 def encode_form(params: Form | Sequence[tuple[str, str]]) -> str:
