@@ -43,7 +43,15 @@ def _start_sandbox(port: int) -> tuple[TwilioSandbox | None, str]:
     return sandbox, sandbox.base_url
 
 
+def _stop_on_signal(_signum: int, _frame: object) -> None:
+    # SIGTERM (an IDE's stop button, `timeout`, systemd) and SIGHUP (terminal closed) clean up as Ctrl-C
+    # does: the function runs in its own session and would otherwise outlive this process.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
     parser = argparse.ArgumentParser(prog="python -m tools.run_local", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")), help="the function's port (default $PORT or 8080)")
     parser.add_argument("--sandbox-port", type=int, default=None, help="the Twilio sandbox's port (default: the function's + 1)")
