@@ -47,7 +47,10 @@ from tools.emulator import Emulator, free_port  # noqa: E402
 def emulator():
     log = ROOT / ".local" / "firestore-emulator-test.log"
     log.parent.mkdir(exist_ok=True)
-    running = Emulator(PROJECT, log_path=log).start()
+    # Able to deliver Firestore events (to a port nobody serves until tests/test_trigger.py does),
+    # but no trigger is registered for PROJECT: the tests that write deliberately broken data
+    # must not be repaired behind their backs. Trigger tests use their own project.
+    running = Emulator(PROJECT, log_path=log, functions_port=free_port()).start()
     os.environ["FIRESTORE_EMULATOR_HOST"] = running.host_port
     yield running
     running.stop()

@@ -1,9 +1,12 @@
 """`make run`: the Firestore emulator, the sample customers, a Twilio sandbox, and the function on :8080.
 
-Everything it starts stops on Ctrl-C. Local runs use a `demo-` project id, so nothing
-can reach live data, and a local-only auth token unless TWILIO_AUTH_TOKEN is set. Twilio
-REST calls go to a sandbox on 127.0.0.1 (tools/twilio_sandbox.py, port --sandbox-port,
-default 8081) holding a sample conversation, unless TWILIO_API_BASE_URL names another.
+The emulator delivers every write to `customers/` to the Firestore trigger `customer_written`,
+served beside the webhook, as Eventarc does in production: a profile typed into the emulator
+by hand is indexed within a second. Twilio REST calls go to a sandbox on 127.0.0.1
+(tools/twilio_sandbox.py, port --sandbox-port, default the function's + 1) holding a sample
+conversation, unless TWILIO_API_BASE_URL names another. Everything it starts stops on Ctrl-C.
+Local runs use a `demo-` project id, so nothing can reach live data, and a local-only auth
+token unless TWILIO_AUTH_TOKEN is set.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.emulator import Emulator, EmulatorUnavailable
+from tools.emulator import Emulator, EmulatorUnavailable, free_port
+from tools.local_trigger import TriggerServer
 from tools.twilio_sandbox import TwilioSandbox, seed_sample_conversation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,16 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refusing to run locally against project {project!r}: use a demo- project id", file=sys.stderr)
         return 2
     (ROOT / ".local").mkdir(exist_ok=True)
-    emulator = Emulator(project, log_path=ROOT / ".local" / "firestore-emulator.log")
+    emulator = Emulator(project, log_path=ROOT / ".local" / "firestore-emulator.log", functions_port=free_port())
     try:
         emulator.start()
     except EmulatorUnavailable as error:
         print(error, file=sys.stderr)
         return 1
     os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host_port
-    server = None
-    sandbox = None
+    server = trigger = sandbox = None
     try:
+        trigger = _serve_trigger(emulator)
         from tools.customers import import_file, import_frontline_samples
 
         # The same loader as `python -m tools.customers import`: validated rows, index kept right.
@@ -102,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n  Opt-out: the first command with --event onMessageAdded --body STOP records Ada's STOP; --event onMessageAdd"
               "\n  (her worker writing) is then refused; --event onMessageAdded --body START undoes it."
               "\n  Every event and option: .venv/bin/python -m tools.send_sample --help\n", flush=True)
+        print(_trigger_banner(trigger, emulator, url, token_arg), flush=True)
         return server.wait()
     except KeyboardInterrupt:
         return 0
@@ -109,10 +114,35 @@ def main(argv: list[str] | None = None) -> int:
         if server and server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=10)
+        if trigger:
+            trigger.stop()
         if sandbox is not None:
             sandbox.stop()
         emulator.stop()
-        print("stopped the function, the Twilio sandbox and the Firestore emulator")
+        print("stopped the functions, the Twilio sandbox and the Firestore emulator")
+
+
+def _serve_trigger(emulator: Emulator) -> TriggerServer | None:
+    """customer_written on the emulator's functions port, and the emulator's trigger pointing at it."""
+    if not emulator.delivers_events or emulator.functions_port is None:
+        return None
+    from runtime.config import store_settings
+
+    trigger = TriggerServer(emulator.functions_port).start()
+    emulator.add_trigger(store_settings().customers_collection)
+    return trigger
+
+
+def _trigger_banner(trigger: TriggerServer | None, emulator: Emulator, url: str, token_arg: str) -> str:
+    if trigger is None:
+        return ("customer_written is not running: only the emulator's JAR started with java delivers Firestore events.\n"
+                "Write profiles with `python -m tools.customers import`, or repair hand-written ones with `check --fix`.\n")
+    profile = "{'display_name': 'Typed By Hand', 'channels': [{'type': 'sms', 'value': '+15550100999'}]}"
+    return (f"Serving customer_written on {trigger.url}, the Firestore trigger: a profile written to customers/ in the\n"
+            "emulator with any client is indexed within a second. Try it:\n\n"
+            f"  FIRESTORE_EMULATOR_HOST={emulator.host_port} .venv/bin/python -c \"from google.cloud import firestore; "
+            f"firestore.Client(project='{emulator.project}').collection('customers').document('hand').set({profile})\"\n"
+            f"  .venv/bin/python -m tools.send_sample --url {url} --address +15550100999 --token {token_arg}\n")
 
 
 if __name__ == "__main__":
