@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bench.capped import capped_verdicts
 from bench.common import GUNICORN_THREADS, LATENCY_PNG, RESULTS_JSON, ROOT, TARGETS, Plan
 
 # --- report -----------------------------------------------------------------------------------
@@ -35,8 +36,58 @@ def evaluate(results: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
         (f"onConversationAdd sequential p50, {largest} customers", warm("conv_add_known", largest, 1)["p50_ms"], TARGETS["seq_p50_100k_ms"], "ms", False),
         (f"onConversationAdd req/s, 16 clients, {largest} customers", warm("conv_add_known", largest, 16)["rps"], TARGETS["rps_16_100k"], "req/s", True),
     ]
+    targets += capped_verdicts(results.get("capped", {"skipped": "not run"}))
+    return _verdicts(targets)
+
+
+def evaluate_capped(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The verdicts of `--capped-only`."""
+    return _verdicts(capped_verdicts(results["capped"]))
+
+
+def _verdicts(targets: Sequence[tuple[str, float, float, str, bool]]) -> list[dict[str, Any]]:
     return [{"target": name, "value": value, "limit": limit, "unit": unit, "higher_is_better": higher,
              "pass": verdict(value, limit, higher)} for name, value, limit, unit, higher in targets]
+
+
+def print_targets(targets: Sequence[dict[str, Any]]) -> None:
+    print(f"\n{'target':<58}{'value':>10}  {'limit':<14}result")
+    for t in targets:
+        limit = f"{'>=' if t['higher_is_better'] else '<='} {t['limit']:g} {t['unit']}"
+        value = ("yes" if t["value"] else "no") if t["unit"] == "yes=1" else f"{t['value']:g}"
+        print(f"{t['target']:<58}{value:>10}  {limit if t['unit'] != 'yes=1' else '':<14}{'PASS' if t['pass'] else 'FAIL'}")
+
+
+def print_capped(results: dict[str, Any]) -> None:
+    """The cold start under CPU caps, one capped instance's capacity, and the cold-start ideas."""
+    capped = results.get("capped", {})
+    if "skipped" in capped:
+        print(f"\nCapped cold start: SKIPPED ({capped['skipped']})")
+    elif capped:
+        defaults = capped["defaults"]
+        print(f"\nCold start under a CPU cap (cgroup {capped['cgroup']}; functions-framework CLI, THREADS={defaults['concurrency']}; "
+              "process start -> answer to a signed onConversationAdd for a known customer; emulator outside the cap):")
+        print(f"{'vCPU share':>10}{'median s':>10}{'min s':>8}{'max s':>8}{'CPU s':>8}  {'named':<7}answers")
+        for share, row in capped["by_share"].items():
+            mark = "  <- deploy default" if float(share) == defaults["share"] else ""
+            print(f"{share:>10}{row['median_s']:>10.2f}{row['min_s']:>8.2f}{row['max_s']:>8.2f}{row['cpu_median_s']:>8.2f}  "
+                  f"{row['named']}/{len(row['runs']):<5}{', '.join(r['answer'] for r in row['runs'])}{mark}")
+    capacity = results.get("capacity", {})
+    if capacity and "skipped" not in capacity:
+        d = capacity["defaults"]
+        print(f"\nOne instance at {d['share']:g} vCPU ({d['memory']}), {capacity['clients']} closed-loop clients, onConversationAdd for "
+              f"known customers: {capacity['rps']:.0f} req/s, p50 {capacity['p50_ms']:.1f} ms, p99 {capacity['p99_ms']:.1f} ms, "
+              f"{capacity['cpu_per_request_ms']:.2f} ms of CPU a request (= {capacity['rps_per_cpu']:.0f} req/s per CPU-second), "
+              f"{capacity['cores_busy']} cores busy, memory (PSS) {capacity['memory_pss_mib']} MiB, throttled {capacity['throttled_s']} s")
+    ideas = results.get("ideas", {})
+    if ideas and "skipped" not in ideas:
+        print("\nCold-start ideas (median s, named/runs): request-triggered cold start | first request of an instance started ahead of it")
+        for name, rows in ideas.items():
+            cold = ", ".join(f"{share}: {r['median_s']:.3f} s {r['named']}/{len(r['runs'])}" for share, r in rows["cold"].items())
+            idle = ", ".join(f"{share}: {r['median_s'] * 1000:.0f} ms" for share, r in rows["idle_first_request"].items())
+            print(f"  {name:<16} {cold} | {idle}")
+    if "targets" in results and "warm" not in results:
+        print_targets(results["targets"])
 
 
 def print_report(results: dict[str, Any]) -> None:
@@ -78,11 +129,8 @@ def print_report(results: dict[str, Any]) -> None:
     print("Growth (bare lookup p50): " + ", ".join(f"{s}: {p} ms" for s, p in zip(growth["sizes"], growth["p50_ms"]))
           + f"; ratio {growth['ratio_p50']}; loading took " + ", ".join(f"{k}: {v} s" for k, v in growth["load_s"].items()))
     print("(fn CPU: the function's CPU milliseconds per request, gunicorn worker and all its threads)")
-    print(f"\n{'target':<58}{'value':>10}  {'limit':<14}result")
-    for t in results["targets"]:
-        limit = f"{'>=' if t['higher_is_better'] else '<='} {t['limit']:g} {t['unit']}"
-        value = ("yes" if t["value"] else "no") if t["unit"] == "yes=1" else f"{t['value']:g}"
-        print(f"{t['target']:<58}{value:>10}  {limit if t['unit'] != 'yes=1' else '':<14}{'PASS' if t['pass'] else 'FAIL'}")
+    print_capped(results)
+    print_targets(results["targets"])
     print(f"\nWrote {RESULTS_JSON.relative_to(ROOT)} and {LATENCY_PNG.relative_to(ROOT)}; took {results['duration_s']:.0f} s")
 
 

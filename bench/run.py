@@ -10,6 +10,7 @@ whatever else it was doing at the time (the load average is recorded with every 
     python -m bench.run            # the full run (under ~5 minutes on 2 cores)
     python -m bench.run --quick    # smaller and shorter, for trying changes
     python -m bench.run --profile  # also py-spy the server under 16 clients
+    python -m bench.run --capped-only [--cold-start-ideas]  # only the CPU-capped cold start and capacity
 """
 
 from __future__ import annotations
@@ -27,19 +28,26 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (ACCOUNT_SID, AUTH_TOKEN, BASE_CUSTOMERS, BENCH_DIR, PROJECT, QUICK, RESULTS_JSON, TARGETS, WORK_DIR, BenchError,
+from bench.common import (ACCOUNT_SID, AUTH_TOKEN, BASE_CUSTOMERS, BENCH_DIR, PROJECT, QUICK, RESULTS_JSON, ROOT, TARGETS, WORK_DIR,
+                          BenchError,
                           Plan, ensure_wrk, log, machine)
+from bench.capped import measure_capacity, measure_capped_cold_start, measure_ideas
 from bench.customers import customer_address, load_bulk, seed_base
-from bench.report import evaluate, plot, print_report
+from bench.report import evaluate, evaluate_capped, plot, print_capped, print_report
 from bench.server import Server, server_env
 from bench.startup import measure_cold_start, measure_imports
 from bench.warm import Warm, bare_lookup, overhead_breakdown, profile_server, rpc_cost, scenarios, sequential_overhead
+
+
+CAPPED_JSON = WORK_DIR / "results-capped.json"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller customer bases and shorter runs")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during onConversationAdd at 16 clients")
+    parser.add_argument("--capped-only", action="store_true", help="only the cold start under CPU caps and one instance's capacity")
+    parser.add_argument("--cold-start-ideas", action="store_true", help="also measure the ideas in bench/variants/ against main.py")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
     began = time.perf_counter()
@@ -75,14 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         load_s = {str(BASE_CUSTOMERS): 0.0}
         rng = random.Random(5)
 
+        emulator_pid = emulator.process.pid if emulator.process else 0
+        if args.capped_only:
+            return _capped_only(args, plan, results, env, standin, emulator_pid, wrk, rng, began)
         results["import"] = measure_imports(plan, env)
         results["cold_start"] = measure_cold_start(plan, env, customer_address(0))
+        results["capped"] = measure_capped_cold_start(plan, env, customer_address(0), emulator_pid)
 
         server = Server(env, WORK_DIR / "server-warm.log").start()
         server.first_answer("/", None)
         floor = Server(env, WORK_DIR / "server-floor.log", target="floor", source=BENCH_DIR / "floor_function.py").start()
         floor.first_answer("/", None)
-        warm = Warm(server, emulator.process.pid if emulator.process else 0, wrk, plan)
+        warm = Warm(server, emulator_pid, wrk, plan)
         bare_rows, overhead = [], []
         loaded = BASE_CUSTOMERS
         # The emulator is a JVM: its lookups get faster for the first ~10,000 or so while the JIT compiles
@@ -138,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_p50": round(by_customers[sizes[-1]]["p50_ms"] / by_customers[sizes[0]]["p50_ms"], 2),
             "load_s": load_s,
         }
+        results["capacity"] = measure_capacity(plan, env, lambda capped: Warm(capped, emulator_pid, wrk, plan),
+                                                scenarios(standin, BASE_CUSTOMERS, rng)["conv_add_known"], BASE_CUSTOMERS, emulator_pid)
+        if args.cold_start_ideas:
+            results["ideas"] = measure_ideas(plan, env, customer_address(0), emulator_pid)
     finally:
         if floor is not None:
             floor.stop()
@@ -155,6 +171,31 @@ def main(argv: list[str] | None = None) -> int:
         print("\nProfile (share of samples in our frames, all threads): " + results["profile"].get("file", results["profile"].get("error", "")))
         for frame in results["profile"].get("top_own_frames", [])[:15]:
             print(f"  {frame['share'] * 100:5.1f}%  {frame['frame']}")
+    return 0
+
+
+def _capped_only(args: argparse.Namespace, plan: Plan, results: dict[str, Any], env: dict[str, str], standin: Any, emulator_pid: int,
+                 wrk: str, rng: random.Random, began: float) -> int:
+    """`--capped-only`: the capped cold start, then (with a warmed emulator) one capped instance's capacity."""
+    results["capped"] = measure_capped_cold_start(plan, env, customer_address(0), emulator_pid)
+    scenario = scenarios(standin, BASE_CUSTOMERS, rng)["conv_add_known"]
+    server = Server(env, WORK_DIR / "server-warm.log").start()
+    try:
+        server.first_answer("/", None)
+        log("warming up the emulator (JIT): 4 clients for 5 s")
+        Warm(server, emulator_pid, wrk, plan).run(scenario, BASE_CUSTOMERS, 4, seconds=5, record=False)
+    finally:
+        server.stop()
+    results["capacity"] = measure_capacity(plan, env, lambda capped: Warm(capped, emulator_pid, wrk, plan), scenario, BASE_CUSTOMERS,
+                                           emulator_pid)
+    if args.cold_start_ideas:
+        results["ideas"] = measure_ideas(plan, env, customer_address(0), emulator_pid)
+    results["loadavg_at_end"] = os.getloadavg()
+    results["duration_s"] = round(time.perf_counter() - began, 1)
+    results["targets"] = evaluate_capped(results)
+    CAPPED_JSON.write_text(json.dumps(results, indent=1) + "\n")
+    print_capped(results)
+    print(f"\nWrote {CAPPED_JSON.relative_to(ROOT)}; took {results['duration_s']:.0f} s")
     return 0
 
 

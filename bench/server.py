@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.cgroup import CpuCap
 from bench.common import ACCOUNT_SID, AUTH_TOKEN, GUNICORN_THREADS, PROJECT, ROOT, BenchError
 from bench.signed import signature
 
@@ -47,6 +48,19 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
+def tree_pss_mib(pid: int) -> float:
+    """Proportional set size of a process and its descendants, in MiB: memory a forked worker shares
+    with its master is counted once, as the instance's memory limit sees it."""
+    total_kib = 0
+    for member in [pid, *_descendants(pid)]:
+        try:
+            rollup = Path(f"/proc/{member}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        total_kib += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+    return total_kib / 1024
+
+
 def _descendants(pid: int) -> list[int]:
     out, frontier = [], [pid]
     while frontier:
@@ -69,6 +83,13 @@ def stop_group(process: subprocess.Popen, sig: int = signal.SIGINT) -> None:
 
 
 # --- the server -------------------------------------------------------------------------------
+
+def cli_command(port: int, target: str = "frontline_webhook", source: Path = ROOT / "main.py") -> list[str]:
+    """functions-framework's own CLI, as the Cloud Functions runtime starts it: the master imports
+    the source, gunicorn forks one worker with THREADS threads (from the environment)."""
+    return [sys.executable, "-m", "functions_framework", "--target", target, "--source", str(source), "--host", "127.0.0.1",
+            "--port", str(port)]
+
 
 def server_command(port: int, target: str = "frontline_webhook", source: Path = ROOT / "main.py") -> list[str]:
     # The options functions-framework's own gunicorn launcher sets (workers 1, threads cpu*4,
@@ -96,6 +117,8 @@ class Server:
     log_path: Path
     target: str = "frontline_webhook"
     source: Path = ROOT / "main.py"
+    cli: bool = False  # functions-framework's CLI instead of gunicorn around its app factory
+    cap: CpuCap | None = None  # run inside this cgroup (its CPU quota)
     port: int = 0
     process: subprocess.Popen | None = None
     started_at: float = 0.0
@@ -105,9 +128,10 @@ class Server:
 
         self.port = free_port()
         log_file = open(self.log_path, "ab")
+        command = (cli_command if self.cli else server_command)(self.port, self.target, self.source)
         self.started_at = time.perf_counter()
-        self.process = subprocess.Popen(server_command(self.port, self.target, self.source), cwd=ROOT, env=self.env, stdout=log_file,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
+                                        start_new_session=True, preexec_fn=self.cap.enter if self.cap else None)
         log_file.close()
         return self
 
