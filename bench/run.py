@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from bench.common import (ACCOUNT_SID, AUTH_TOKEN, BASE_CUSTOMERS, BENCH_DIR, PROJECT, QUICK, RESULTS_JSON, ROOT, TARGETS, WORK_DIR,
                           BenchError,
                           Plan, ensure_wrk, log, machine)
-from bench.capped import measure_capacity, measure_capped_cold_start, measure_ideas
+from bench.capped import measure_capacity, measure_capped_cold_start, measure_ideas, prime
 from bench.customers import customer_address, load_bulk, seed_base
 from bench.report import evaluate, evaluate_capped, plot, print_capped, print_report
 from bench.server import Server, server_env
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
         server = Server(env, WORK_DIR / "server-warm.log").start()
         server.first_answer("/", None)
+        prime(server, customer_address(0))
         floor = Server(env, WORK_DIR / "server-floor.log", target="floor", source=BENCH_DIR / "floor_function.py").start()
         floor.first_answer("/", None)
         warm = Warm(server, emulator_pid, wrk, plan)
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             "load_s": load_s,
         }
         results["capacity"] = measure_capacity(plan, env, lambda capped: Warm(capped, emulator_pid, wrk, plan),
-                                                scenarios(standin, BASE_CUSTOMERS, rng)["conv_add_known"], BASE_CUSTOMERS, emulator_pid)
+                                                scenarios(standin, BASE_CUSTOMERS, rng)["conv_add_known"], BASE_CUSTOMERS, customer_address(0),
+                                                emulator_pid)
         if args.cold_start_ideas:
             results["ideas"] = measure_ideas(plan, env, customer_address(0), emulator_pid)
     finally:
@@ -182,12 +184,13 @@ def _capped_only(args: argparse.Namespace, plan: Plan, results: dict[str, Any], 
     server = Server(env, WORK_DIR / "server-warm.log").start()
     try:
         server.first_answer("/", None)
+        prime(server, customer_address(0))
         log("warming up the emulator (JIT): 4 clients for 5 s")
         Warm(server, emulator_pid, wrk, plan).run(scenario, BASE_CUSTOMERS, 4, seconds=5, record=False)
     finally:
         server.stop()
     results["capacity"] = measure_capacity(plan, env, lambda capped: Warm(capped, emulator_pid, wrk, plan), scenario, BASE_CUSTOMERS,
-                                           emulator_pid)
+                                           customer_address(0), emulator_pid)
     if args.cold_start_ideas:
         results["ideas"] = measure_ideas(plan, env, customer_address(0), emulator_pid)
     results["loadavg_at_end"] = os.getloadavg()
