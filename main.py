@@ -1,33 +1,46 @@
 """Cloud Function entry point: admit the request, route it to its handler, answer JSON.
 
-Deploy with `--entry-point frontline_webhook`. Heavy clients (Firestore, Twilio REST) are
-imported by the handlers on first use, not here, to keep cold starts short.
+Deploy with `--entry-point frontline_webhook`. Handlers return a JSON body or raise one of
+our errors (`runtime/errors.py`); this module alone turns either into a reply. The Firestore
+and Twilio clients are created by `store/` and `gateways/` on first use, not at import, to
+keep cold starts short.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Response
+from flask import Request, Response
 
 from handlers import conversations, crm, outgoing, routing, templates
-from handlers.frontline_shapes import BadCallback
+from handlers.form import Form
 from runtime import logs
-from runtime.config import ConfigError, settings
+from runtime.config import ConfigError, log_level_from_environ, settings
 from runtime.deadline import Deadline
+from runtime.errors import AppError, BadRequest, UnsupportedLocation
 from web.gate import Admitted, admit
 from web.replies import Reply, reject
 
+Handler = Callable[[Form, Deadline], Any]
+
+WEBHOOK_TARGET = "frontline_webhook"
+
 try:
-    logs.set_level(settings().log_level)
+    # functions-framework names the entry point it serves in FUNCTION_TARGET before importing us.
+    # The webhook cannot verify a signature without Twilio's settings: a missing one stops it here.
+    if os.environ.get("FUNCTION_TARGET", WEBHOOK_TARGET) == WEBHOOK_TARGET:
+        settings()
+    logs.set_level(log_level_from_environ(os.environ))
 except ConfigError as startup_error:
     logs.error(f"cannot start: {startup_error}")
     raise
 
 # Frontline callbacks by `Location`; a path suffix (/crm, /outgoing, /templates) narrows it
 # to one family, for deployments that give each callback its own URL.
-LOCATIONS_BY_FAMILY = {"crm": crm.HANDLERS, "outgoing": outgoing.HANDLERS, "templates": templates.HANDLERS}
+LOCATIONS_BY_FAMILY: dict[str, Mapping[str, Handler]] = {"crm": crm.HANDLERS, "outgoing": outgoing.HANDLERS, "templates": templates.HANDLERS}
 ALL_LOCATIONS = {location: handler for family in LOCATIONS_BY_FAMILY.values() for location, handler in family.items()}
 
 
@@ -36,35 +49,35 @@ def _is_pre_event(event_type: str) -> bool:
     return not event_type.endswith("ed")
 
 
-def _trace(request: Any) -> str | None:
+def _trace(request: Request) -> str | None:
     header = request.headers.get("X-Cloud-Trace-Context", "")
     trace_id = header.split("/")[0].strip()
     project = settings().project
     return f"projects/{project}/traces/{trace_id}" if trace_id and project else None
 
 
-def _route_conversations(params: Any, deadline: Deadline) -> Reply:
+def _route_conversations(params: Form, deadline: Deadline) -> Any:
     event_type = params.get("EventType", "").strip()
     if not event_type:
-        return reject(400, "missing required field: EventType")
+        raise BadRequest("missing required field: EventType")
     handler = conversations.HANDLERS.get(event_type)
     if handler is None:
         logs.warning(f"unhandled EventType {event_type!r}; answered 200 so no conversation is blocked")
-        return Reply(200, {})
+        return {}
     return handler(params, deadline)
 
 
-def _route_location(params: Any, handlers: dict, deadline: Deadline) -> Reply:
+def _route_location(params: Form, handlers: Mapping[str, Handler], deadline: Deadline) -> Any:
     location = params.get("Location", "").strip()
     if not location:
-        return reject(400, "missing required field: Location")
+        raise BadRequest("missing required field: Location")
     handler = handlers.get(location)
     if handler is None:
-        return reject(422, f"unsupported Location {location[:100]!r}")
+        raise UnsupportedLocation(f"unsupported Location {location[:100]!r}")
     return handler(params, deadline)
 
 
-def _route(params: Any, path: str, deadline: Deadline) -> Reply:
+def _route(params: Form, path: str, deadline: Deadline) -> Any:
     family = path.rstrip("/").rsplit("/", 1)[-1]
     if family == "routing":
         return routing.route_conversation(params, deadline)
@@ -74,16 +87,19 @@ def _route(params: Any, path: str, deadline: Deadline) -> Reply:
         return _route_conversations(params, deadline)
     if params.get("Location"):
         return _route_location(params, ALL_LOCATIONS, deadline)
-    return reject(400, "request has neither EventType nor Location")
+    raise BadRequest("request has neither EventType nor Location")
 
 
-def _handle(params: Any, path: str, deadline: Deadline) -> Reply:
+def _handle(params: Form, path: str, deadline: Deadline) -> Reply:
     event_type = params.get("EventType", "")
     logs.add_request_fields(event_type=event_type or params.get("Location"))
     try:
-        return _route(params, path, deadline)
-    except BadCallback as bad:
-        return reject(400, str(bad))
+        return Reply(200, _route(params, path, deadline))
+    except AppError as refused:
+        if event_type and _is_pre_event(event_type) and refused.status >= 500:
+            logs.error(f"{refused.reason}; answered 200 so no conversation is blocked")
+            return Reply(200, {})
+        return reject(refused.status, refused.reason)
     except Exception as error:  # noqa: BLE001 - last resort: a pre-event must still not block a conversation
         logs.error(f"handler failed: {type(error).__name__}")
         if event_type and _is_pre_event(event_type):
@@ -95,7 +111,7 @@ def _respond(reply: Reply) -> Response:
     return Response(json.dumps(reply.body), status=reply.status, headers=reply.headers, mimetype="application/json")
 
 
-def frontline_webhook(request: Any) -> Response:
+def frontline_webhook(request: Request) -> Response:
     deadline = Deadline(settings().deadline_s)
     token = logs.bind_request(**{"logging.googleapis.com/trace": _trace(request), "path": request.path})
     reply = Reply(500, {"error": "internal error"})

@@ -53,7 +53,7 @@ def load_bulk(db: Any, start: int, stop: int) -> float:
     The documents are exactly what CustomerStore.upsert writes (validate_profile, card_of,
     index_keys), without its per-customer transaction, which would take minutes at 100,000.
     """
-    from runtime.config import ADDRESS_INDEX_COLLECTION
+    from store.collections import ADDRESS_INDEX_COLLECTION
     from store.profiles import card_of, index_keys, validate_profile
 
     customers, index = db.collection("customers"), db.collection(ADDRESS_INDEX_COLLECTION)

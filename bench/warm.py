@@ -106,7 +106,7 @@ def bare_samples(db: Any, keys: Sequence[str], samples: int) -> tuple[list[float
     future), as handlers/conversations.py did for every lookup: the difference is that hop's cost.
     Returns (direct, via the pool) latencies in seconds.
     """
-    from runtime.config import ADDRESS_INDEX_COLLECTION
+    from store.collections import ADDRESS_INDEX_COLLECTION
 
     collection = db.collection(ADDRESS_INDEX_COLLECTION)
 
@@ -145,7 +145,7 @@ def rpc_cost(db: Any, keys: Sequence[str], samples: int) -> dict[str, Any]:
     server-streaming BatchGetDocuments call) against the unary GetDocument RPC that
     google-cloud-firestore has but uses for nothing public (reached here through its private
     `_firestore_api`, for this measurement only)."""
-    from runtime.config import ADDRESS_INDEX_COLLECTION
+    from store.collections import ADDRESS_INDEX_COLLECTION
 
     collection = db.collection(ADDRESS_INDEX_COLLECTION)
     api = db._firestore_api

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from runtime import logs
 from runtime.config import TWILIO_API_DEFAULT_BASE_URL, Settings
 from runtime.deadline import Deadline
+from runtime.errors import TwilioRefused, TwilioUnavailable
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -33,12 +34,9 @@ _RETRYABLE_STATUSES = frozenset({404, 408, 409, 429})
 _call_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("twilio_call_deadline", default=None)
 _retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("twilio_retry_after", default=None)
 
-_lock = threading.Lock()
-_clients: dict[tuple[str, ...], Client] = {}
-
-
-class TwilioUnavailable(RuntimeError):
-    """Twilio did not accept the call within the deadline and the retry budget."""
+# One client per thread: the twilio client keeps the last response on itself (`last_response`),
+# which gunicorn's threads would otherwise overwrite for each other.
+_per_thread = threading.local()
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -69,17 +67,16 @@ def _make_http_client(base_url: str):
 
 
 def twilio_client(settings: Settings) -> Client:
+    """This thread's client for `settings` (created on its first call in the thread)."""
     key = (settings.account_sid, settings.api_key, settings.api_secret, settings.auth_token, settings.twilio_api_base_url)
-    client = _clients.get(key)
+    clients: dict[tuple[str, ...], Client] = _per_thread.__dict__.setdefault("clients", {})
+    client = clients.get(key)
     if client is None:
-        with _lock:
-            client = _clients.get(key)
-            if client is None:
-                from twilio.rest import Client
+        from twilio.rest import Client
 
-                username, password = (settings.api_key, settings.api_secret) if settings.api_key else (settings.account_sid, settings.auth_token)
-                client = Client(username, password, account_sid=settings.account_sid, http_client=_make_http_client(settings.twilio_api_base_url))
-                _clients[key] = client
+        username, password = (settings.api_key, settings.api_secret) if settings.api_key else (settings.account_sid, settings.auth_token)
+        client = Client(username, password, account_sid=settings.account_sid, http_client=_make_http_client(settings.twilio_api_base_url))
+        clients[key] = client
     return client
 
 
@@ -98,7 +95,7 @@ def describe_error(error: Exception) -> str:
 
 
 def call_with_retries(what: str, call: Callable[[], T], deadline: Deadline) -> T:
-    """Run `call` until it succeeds, fails for good, runs out of attempts or out of time."""
+    """Run `call` until it succeeds, fails for good (TwilioRefused), runs out of attempts or out of time (TwilioUnavailable)."""
     token = _call_deadline.set(deadline)
     try:
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -107,6 +104,8 @@ def call_with_retries(what: str, call: Callable[[], T], deadline: Deadline) -> T
                 return call()
             except Exception as error:  # noqa: BLE001 - classified just below
                 if not _is_retryable(error):
+                    if isinstance(getattr(error, "status", None), int):  # Twilio answered, and said no for good
+                        raise TwilioRefused(f"{what} refused: {describe_error(error)}") from error
                     raise
                 backoff = _retry_after.get()
                 if backoff is None:

@@ -7,9 +7,6 @@ ends in a 200 with the best answer we have by the deadline.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
 
 from gateways import twilio_rest
 from handlers.conversation_shapes import (
@@ -20,52 +17,13 @@ from handlers.conversation_shapes import (
     merge_participant_attributes,
     parse_attributes,
 )
+from handlers.form import Form
 from runtime import logs
 from runtime.config import settings
 from runtime.deadline import Deadline
-from store.client import firestore_client_ready
-from store.customers import default_store
+from runtime.errors import BadRequest, StoreUnavailable, TwilioFailed
+from store.lookup import find_customer
 from store.profiles import CustomerCard
-from web.replies import Reply, reject
-
-# Lookups that start before this instance's Firestore client exists run on this pool (see _find_customer).
-_lookup_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lookup")
-
-
-class LookupFailed(RuntimeError):
-    pass
-
-
-def _lookup_failed(error: Exception, timeout: float) -> LookupFailed:
-    if type(error).__name__ == "DeadlineExceeded":  # google.api_core's, raised when gRPC's deadline passes
-        return LookupFailed(f"customer lookup took longer than {timeout:.2f}s")
-    # The type and gRPC code only: a library's message can carry document paths (full phone numbers).
-    code = getattr(error, "code", None)
-    return LookupFailed(f"customer lookup failed: {type(error).__name__}" + (f" ({code})" if isinstance(code, int) else ""))
-
-
-def _lookup(address: str, timeout: float) -> CustomerCard | None:
-    try:
-        return default_store().find_by_address(address, timeout=timeout)
-    except Exception as error:  # noqa: BLE001 - any store fault is a failed lookup, never a failed webhook
-        raise _lookup_failed(error, timeout) from error
-
-
-def _find_customer(address: str, deadline: Deadline) -> CustomerCard | None:
-    remaining = deadline.remaining()
-    if remaining <= 0:
-        raise LookupFailed("deadline reached before the customer lookup")
-    if firestore_client_ready(settings().project):
-        # In the request's own thread: the lookup is one gRPC call whose deadline (timeout=remaining)
-        # bounds a hung connection. A hop to a pool thread here cost ~0.3 ms a request (bench/README.md).
-        return _lookup(address, remaining)
-    # The instance's first lookup also creates the client (imports, credentials), which no gRPC
-    # deadline bounds: it runs on the pool, and the request stops waiting at its deadline.
-    future = _lookup_pool.submit(_lookup, address, remaining)
-    try:
-        return future.result(timeout=remaining)
-    except FutureTimeout:
-        raise LookupFailed(f"customer lookup took longer than {remaining:.2f}s") from None
 
 
 def _names_one_customer(address: str) -> bool:
@@ -77,45 +35,49 @@ def _names_one_customer(address: str) -> bool:
     return True
 
 
-def on_conversation_add(form: Any, deadline: Deadline) -> Reply:
+def on_conversation_add(form: Form, deadline: Deadline) -> dict[str, str]:
     address = customer_address(form)
     if address is None:
         logs.info("no customer address; conversation created unchanged")
-        return Reply(200, {})
+        return {}
     if not _names_one_customer(address):
-        return Reply(200, {})
+        return {}
     try:
-        card = _find_customer(address, deadline)
-    except LookupFailed as failure:
-        logs.error(f"{failure}; answering with the address as friendly_name")
-        return Reply(200, {"friendly_name": address})
-    reply = conversation_add_reply(address, card, form.get("Attributes"))
+        card = find_customer(address, deadline)
+    except StoreUnavailable as failure:
+        logs.error(f"{failure.reason}; answering with the address as friendly_name")
+        return {"friendly_name": address}
     logs.info("conversation named from profile" if card else "no customer for address", customer_id=card.customer_id if card else None)
-    return Reply(200, reply)
+    return conversation_add_reply(address, card, form.get("Attributes"))
 
 
-def on_participant_added(form: Any, deadline: Deadline) -> Reply:
-    if not is_customer_participant(form):
-        logs.info("not a customer participant; nothing to write")
-        return Reply(200, {})
-    address = customer_address(form)
-    one_customer = _names_one_customer(address)
+def _required_sids(form: Form) -> tuple[str, str]:
     conversation_sid, participant_sid = form.get("ConversationSid", "").strip(), form.get("ParticipantSid", "").strip()
     missing = [name for name, value in (("ConversationSid", conversation_sid), ("ParticipantSid", participant_sid)) if not value]
     if missing:
-        return reject(400, f"missing required field(s): {', '.join(missing)}")
+        raise BadRequest(f"missing required field(s): {', '.join(missing)}")
+    return conversation_sid, participant_sid
+
+
+def on_participant_added(form: Form, deadline: Deadline) -> dict[str, str]:
+    address = customer_address(form)
+    if address is None or not is_customer_participant(form):
+        logs.info("not a customer participant; nothing to write")
+        return {}
+    one_customer = _names_one_customer(address)
+    conversation_sid, participant_sid = _required_sids(form)
     if not one_customer:
-        return Reply(200, {})
+        return {}
     try:
-        card = _find_customer(address, deadline)
-    except LookupFailed as failure:
-        logs.error(f"{failure}; participant attributes not written")
-        return Reply(200, {})
+        card = find_customer(address, deadline)
+    except StoreUnavailable as failure:
+        logs.error(f"{failure.reason}; participant attributes not written")
+        return {}
     if card is None:
         logs.info("no customer for address; participant attributes not written")
-        return Reply(200, {})
+        return {}
     _write_profile_attributes(conversation_sid, participant_sid, card, deadline)
-    return Reply(200, {})
+    return {}
 
 
 def _write_profile_attributes(conversation_sid: str, participant_sid: str, card: CustomerCard, deadline: Deadline) -> None:
@@ -132,10 +94,9 @@ def _write_profile_attributes(conversation_sid: str, participant_sid: str, card:
             return
         twilio_rest.update_participant_attributes(current, conversation_sid, participant_sid, json.dumps(merged, ensure_ascii=False), deadline)
         logs.info("participant attributes written", customer_id=card.customer_id)
-    except twilio_rest.TwilioUnavailable as failure:
-        logs.error(f"gave up: {failure}", customer_id=card.customer_id)
-    except Exception as error:  # noqa: BLE001 - e.g. 401/403: a configuration fault, logged for the operator
-        logs.error(f"participant fetch or update refused: {twilio_rest.describe_error(error)}", customer_id=card.customer_id)
+    except TwilioFailed as failure:
+        # Post-event: the answer changes nothing, so a Twilio fault (or a refused credential) is logged for the operator.
+        logs.error(f"gave up: {failure.reason}", customer_id=card.customer_id)
 
 
 HANDLERS = {

@@ -6,34 +6,43 @@ from typing import Any
 
 from gateways import twilio_rest
 from handlers.conversation_shapes import GroupAddress, customer_address
+from handlers.form import Form
 from handlers.frontline_shapes import required
 from runtime import logs
 from runtime.config import settings
 from runtime.deadline import Deadline
+from runtime.errors import StoreUnavailable, TwilioFailed
 from store.directory import default_directory
-from web.replies import Reply
 
 
 def _worker_for(address: str | None, deadline: Deadline) -> str:
     if address and not isinstance(address, GroupAddress):
-        found = default_directory(deadline).customer_by_address(address)
-        if found and found[1].get("worker"):
-            return found[1]["worker"]
+        try:
+            # Half the budget at most, so a hung Firestore still leaves time to add the default worker.
+            found = default_directory(deadline.share(0.5)).customer_by_address(address)
+        except StoreUnavailable as failure:
+            # A conversation routed to the default worker is answered; an unrouted one waits for nobody.
+            logs.error(f"{failure.reason}; routing to DEFAULT_WORKER")
+            found = None
+        owner = found[1].get("worker") if found else None
+        if isinstance(owner, str) and owner.strip():
+            return owner.strip()
     return settings().default_worker
 
 
-def route_conversation(params: Any, deadline: Deadline) -> Reply:
+def route_conversation(params: Form, deadline: Deadline) -> dict[str, Any]:
     conversation_sid = required(params, "ConversationSid")
     address = customer_address(params)
     logs.add_request_fields(address=logs.mask_address(address or ""))
     worker = _worker_for(address, deadline)
     if not worker:
         logs.warning("no worker for this customer and no DEFAULT_WORKER; conversation left unrouted")
-        return Reply(200, {})
+        return {}
     try:
         added = twilio_rest.add_chat_participant(settings(), conversation_sid, worker, deadline)
-    except twilio_rest.TwilioUnavailable as failure:
-        logs.error(f"gave up routing: {failure}")
-        return Reply(200, {})
+    except TwilioFailed as failure:
+        # Like onParticipantAdded: Twilio's answer to us changes nothing, so the operator reads the ERROR line.
+        logs.error(f"gave up routing: {failure.reason}")
+        return {}
     logs.info("worker added to conversation" if added else "worker already in conversation", worker=worker)
-    return Reply(200, {})
+    return {}

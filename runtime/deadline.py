@@ -19,3 +19,7 @@ class Deadline:
 
     def elapsed_ms(self) -> float:
         return round((time.monotonic() - self.started) * 1000, 1)
+
+    def share(self, fraction: float) -> Deadline:
+        """A deadline for one step that must leave the rest of the budget to the steps after it."""
+        return Deadline(self.remaining() * fraction)

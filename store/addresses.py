@@ -12,7 +12,6 @@ from urllib.parse import quote
 _CHANNEL_PREFIX = re.compile(r"^(whatsapp|sms|mms):", re.IGNORECASE)
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]+$")
 _MIN_PHONE_DIGITS = 4
-MAX_KEY_BYTES = 1500
 
 
 def strip_channel_prefix(address: str) -> str:
@@ -40,18 +39,25 @@ def _as_e164(value: str, default_region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _needs_escaping(key: str) -> bool:
-    return (
-        "/" in key
-        or "%" in key
-        or key in (".", "..")
-        or (key.startswith("__") and key.endswith("__"))
-    )
+# Firestore's rules for a document id (https://firebase.google.com/docs/firestore/quotas#collections_documents_and_fields):
+# one rule for customer ids, worker identities and address keys alike.
+MAX_DOCUMENT_ID_BYTES = 1500
+
+
+def _is_reserved(value: str) -> bool:
+    # Ids matching `__.*__` are reserved by Firestore.
+    return len(value) >= 4 and value.startswith("__") and value.endswith("__")
+
+
+def is_document_id(value: str) -> bool:
+    """Whether Firestore accepts `value` as a document id as it stands."""
+    return (bool(value) and "/" not in value and value not in (".", "..") and not _is_reserved(value)
+            and len(value.encode("utf-8")) <= MAX_DOCUMENT_ID_BYTES)
 
 
 def _as_document_id(key: str) -> str:
     # '%' is escaped too, so an escaped key can never equal a different raw key.
-    if not _needs_escaping(key):
+    if "%" not in key and is_document_id(key):
         return key
     return quote(key, safe="").replace(".", "%2E").replace("_", "%5F")
 
@@ -63,9 +69,7 @@ def address_key(address: str, default_region: str = "US") -> str | None:
         return None
     key = _as_e164(value, default_region) or value.lower()
     key = _as_document_id(key)
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        return None
-    return key
+    return key if is_document_id(key) else None
 
 
 def is_phone_number(address: str, default_region: str = "US") -> bool:

@@ -1,20 +1,31 @@
 """The Firestore client: created on first use, once per instance, shared by every thread.
 
-Importing google-cloud-firestore costs hundreds of milliseconds, so it happens here, off
-the cold-start path, and only when a request first needs the database.
+Importing google-cloud-firestore and finding credentials cost hundreds of milliseconds and
+no gRPC deadline bounds them, so a caller with a deadline waits for the first creation on a
+pool thread and gives up at its deadline (the creation goes on, for the next request).
+Every Firestore failure leaves this package as `StoreUnavailable`, never as gRPC's types.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from runtime.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client
 
+    from runtime.deadline import Deadline
+
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Client] = {}
+_creation_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firestore-client")
 
 
 def _key(project: str) -> tuple[str, str]:
@@ -22,20 +33,63 @@ def _key(project: str) -> tuple[str, str]:
     return (project, os.environ.get("FIRESTORE_EMULATOR_HOST", ""))
 
 
-def firestore_client_ready(project: str) -> bool:
-    """Whether `firestore_client(project)` exists already, so using it costs no import and no credential lookup."""
-    return _key(project) in _clients
-
-
-def firestore_client(project: str) -> Client:
+def _create(project: str) -> Client:
     key = _key(project)
-    client = _clients.get(key)
-    if client is None:
-        with _lock:
-            client = _clients.get(key)
-            if client is None:
-                from google.cloud import firestore
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            from google.cloud import firestore
 
-                client = firestore.Client(project=project or None)
-                _clients[key] = client
+            client = firestore.Client(project=project or None)
+            _clients[key] = client
     return client
+
+
+def firestore_client(project: str, deadline: Deadline | None = None) -> Client:
+    """This instance's client; with a deadline, StoreUnavailable if it cannot be created in time."""
+    client = _clients.get(_key(project))
+    if client is not None:
+        return client
+    if deadline is None:
+        return _create(project)
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise StoreUnavailable("deadline reached before Firestore was reached")
+    future = _creation_pool.submit(_create, project)
+    try:
+        return future.result(timeout=remaining)
+    except FutureTimeout:
+        raise StoreUnavailable(f"Firestore client not ready within {remaining:.2f}s") from None
+    except Exception as error:  # noqa: BLE001 - credentials or import faults: the store is unavailable
+        raise StoreUnavailable(f"Firestore client could not be created: {type(error).__name__}") from error
+
+
+def call_options(deadline: Deadline | None) -> dict[str, Any]:
+    """Keyword arguments for one read: the time the request has left, and no library retries inside it."""
+    if deadline is None:
+        return {}
+    return {"timeout": max(deadline.remaining(), 0.001), "retry": None}
+
+
+def _describe(error: Exception) -> str:
+    # The type and gRPC code only: a library's message can carry document paths (full phone numbers).
+    code = getattr(error, "grpc_status_code", None) or getattr(error, "code", None)
+    name = getattr(code, "name", None)
+    return type(error).__name__ + (f" ({name})" if isinstance(name, str) else "")
+
+
+@contextmanager
+def store_errors(what: str, deadline: Deadline | None = None) -> Iterator[None]:
+    """Turn any Firestore or gRPC failure inside the block into StoreUnavailable naming `what`."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as error:  # noqa: BLE001 - only Firestore calls run inside; none may leak gRPC's types
+        from google.api_core import exceptions as google_errors
+
+        if not isinstance(error, (google_errors.GoogleAPIError, TimeoutError, ConnectionError)):
+            raise
+        if isinstance(error, google_errors.DeadlineExceeded) and deadline is not None:
+            raise StoreUnavailable(f"{what} took longer than the {deadline.seconds:.2f}s deadline") from error
+        raise StoreUnavailable(f"{what} failed: {_describe(error)}") from error

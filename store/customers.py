@@ -1,8 +1,8 @@
-"""Customer profiles and their address index, always written together.
+"""The admin write path: customer profiles and their address index, always written together.
 
-A webhook reads exactly one `customer_addresses/{key}` document, so its cost does not grow
-with the customer base; every write of a profile goes through a transaction here so that
-index never disagrees with `customers` (only `check --fix` repairs write plain batches).
+Only the tools (and the Firestore trigger) write; the function's webhooks read through
+`store.lookup` and `store.directory`. Every write of a profile goes through a transaction
+here so the index never disagrees with `customers` (only `check --fix` repairs write plain batches).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from runtime.config import ADDRESS_INDEX_COLLECTION
-from store.addresses import address_key
+from store.collections import ADDRESS_INDEX_COLLECTION
+from runtime.errors import AppError
+from store.lookup import card_for_address
 from store.profiles import (BatchClaims, CustomerCard, InvalidProfile, card_of, customer_id_of, index_keys, stored_index_keys,
                             validate_profile)
 
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, Transaction
 
 
-class AddressConflict(ValueError):
+class AddressConflict(AppError, ValueError):
     """An address that already belongs to another customer."""
+
+    status = 409
 
     def __init__(self, address: str, owner_id: str, claimant_id: str) -> None:
         super().__init__(f"address {address} already belongs to customer {owner_id}; customer {claimant_id} cannot claim it")
@@ -30,8 +33,10 @@ class AddressConflict(ValueError):
         self.claimant_id = claimant_id
 
 
-class AddressConflicts(ValueError):
+class AddressConflicts(AppError, ValueError):
     """Every address of one upsert_many call that Firestore already gives to another customer."""
+
+    status = 409
 
     def __init__(self, conflicts: list[AddressConflict]) -> None:
         more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
@@ -118,15 +123,9 @@ class CustomerStore:
     def _index_ref(self, key: str):
         return self._db.collection(ADDRESS_INDEX_COLLECTION).document(key)
 
-    def find_by_address(self, address: str, timeout: float | None = None) -> CustomerCard | None:
-        """One document get; None for an address nobody owns or that cannot be a key."""
-        key = address_key(address, self._region)
-        if key is None:
-            return None
-        snapshot = self._index_ref(key).get(timeout=timeout, retry=None)
-        if not snapshot.exists:
-            return None
-        return CustomerCard.from_index_document(snapshot.to_dict())
+    def find_by_address(self, address: str) -> CustomerCard | None:
+        """The webhooks' own lookup (one index get), for tools and checks."""
+        return card_for_address(self._db, address, self._region)
 
     def get(self, customer_id: str) -> dict[str, Any] | None:
         snapshot = self._customer_ref(customer_id_of(customer_id)).get()
@@ -268,7 +267,7 @@ class CustomerStore:
         if not refs:
             return {}
         reader = transaction.get_all(refs) if transaction is not None else self._db.get_all(refs)
-        return {snapshot.id: snapshot.to_dict() for snapshot in reader if snapshot.exists}
+        return {snapshot.id: snapshot.to_dict() or {} for snapshot in reader if snapshot.exists}
 
     def _plan(self, item: _Item, old: dict[str, Any] | None, entries: Mapping[str, Mapping[str, Any]]) -> _Plan:
         cid = item.customer_id
@@ -289,11 +288,11 @@ class CustomerStore:
     def profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every stored profile as (customer_id, data), by id."""
         for snapshot in self._db.collection(self._customers).stream():
-            yield snapshot.id, snapshot.to_dict()
+            yield snapshot.id, snapshot.to_dict() or {}
 
     def index_entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for snapshot in self._db.collection(ADDRESS_INDEX_COLLECTION).stream():
-            yield snapshot.id, snapshot.to_dict()
+            yield snapshot.id, snapshot.to_dict() or {}
 
     def apply_repair(self, repair: IndexRepair) -> int:
         """Write an audit's repairs in batches of at most 500; returns the number of writes.
@@ -302,9 +301,9 @@ class CustomerStore:
         for a quiet moment; a later `check` shows anything a concurrent writer changed meanwhile.
         Profile fixes are field updates, so they never overwrite a field the audit did not judge.
         """
-        writes: list[tuple[str, DocumentReference, dict[str, Any] | None]] = []
+        writes: list[tuple[str, DocumentReference, dict[str, Any]]] = []
         writes += [("set", self._index_ref(key), data) for key, data in repair.index_sets.items()]
-        writes += [("delete", self._index_ref(key), None) for key in repair.index_deletes]
+        writes += [("delete", self._index_ref(key), {}) for key in repair.index_deletes]
         writes += [("update", self._customer_ref(cid), fields) for cid, fields in repair.profile_updates.items()]
         for start in range(0, len(writes), MAX_WRITES_PER_COMMIT):
             batch = self._db.batch()
@@ -319,20 +318,12 @@ class CustomerStore:
         return len(writes)
 
 
-def standalone_store() -> CustomerStore:
-    """A store for tools: needs only the Firestore settings, never the Twilio credentials."""
+def admin_store() -> CustomerStore:
+    """The store the tools write through: needs only the Firestore settings, never Twilio's."""
     from runtime.config import ConfigError, store_settings
     from store.client import firestore_client
 
     current = store_settings()
     if not current.project:
         raise ConfigError("GOOGLE_CLOUD_PROJECT is not set: name the Firestore project (a demo- id with the emulator)")
-    return CustomerStore(firestore_client(current.project), current.customers_collection, current.default_region)
-
-
-def default_store() -> CustomerStore:
-    from runtime.config import settings
-    from store.client import firestore_client
-
-    current = settings()
     return CustomerStore(firestore_client(current.project), current.customers_collection, current.default_region)

@@ -1,23 +1,26 @@
 """Worker-facing reads for the Frontline callbacks: customer lists, search, workers, templates.
 
 Lists page with Firestore query cursors (`start_after` the anchor's snapshot), so a page
-costs its own size in reads however many customers there are.
+costs its own size in reads however many customers there are. Every read is bounded by the
+request's deadline and fails as `StoreUnavailable`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from store.customers import CustomerStore
-from store.profiles import SORT_FIELD, is_document_id, sort_name_of
+from runtime.config import store_settings
+from store.addresses import is_document_id
+from store.client import call_options, firestore_client, store_errors
+from store.collections import TEMPLATES_COLLECTION, WORKERS_COLLECTION
+from store.lookup import card_for_address
+from store.profiles import SORT_FIELD, StoredProfile, sort_name_of
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client
 
     from runtime.deadline import Deadline
 
-WORKERS_COLLECTION = "workers"
-TEMPLATES_COLLECTION = "templates"
 UNASSIGNED = ""
 # The highest code point Firestore sorts: `prefix + this` bounds every string starting with prefix.
 _PREFIX_END = "\uf8ff"
@@ -25,89 +28,78 @@ _PREFIX_END = "\uf8ff"
 
 class Directory:
     def __init__(self, db: Client, customers_collection: str = "customers", default_region: str = "US",
-                 unassigned_visible: bool = True, deadline: Deadline | None = None) -> None:
+                 deadline: Deadline | None = None) -> None:
         self._db = db
         self._deadline = deadline
-        # The webhooks' own address lookup: one index get, the same key rules.
-        self._addresses = CustomerStore(db, customers_collection, default_region)
         self._customers = customers_collection
         self._region = default_region
-        self._unassigned_visible = unassigned_visible
-
-    def _bounded(self) -> dict[str, Any]:
-        # Each read gets the request's time left, so a stalled Firestore cannot hold a callback
-        # past Twilio's timeout; no library retries inside that budget.
-        return {"timeout": max(self._deadline.remaining(), 0.001), "retry": None} if self._deadline else {}
 
     @property
     def default_region(self) -> str:
         return self._region
 
-    def is_visible(self, profile: dict[str, Any], worker: str) -> bool:
-        owner = (profile.get("worker") or "").strip()
-        return owner == worker or (owner == UNASSIGNED and self._unassigned_visible)
-
-    def _owned_by(self, worker: str):
+    def _owned_by(self, worker: str, include_unassigned: bool) -> Any:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        owners = [worker, UNASSIGNED] if self._unassigned_visible and worker != UNASSIGNED else [worker]
         collection = self._db.collection(self._customers)
-        if len(owners) == 1:
-            return collection.where(filter=FieldFilter("worker", "==", worker))
-        return collection.where(filter=FieldFilter("worker", "in", owners))
+        if include_unassigned and worker != UNASSIGNED:
+            return collection.where(filter=FieldFilter("worker", "in", [worker, UNASSIGNED]))
+        return collection.where(filter=FieldFilter("worker", "==", worker))
 
-    def customers_page(self, worker: str, page_size: int, anchor: str | None = None,
-                       name_prefix: str | None = None) -> list[tuple[str, dict[str, Any]]] | None:
+    def customers_page(self, worker: str, page_size: int, anchor: str | None = None, name_prefix: str | None = None,
+                       include_unassigned: bool = True) -> list[tuple[str, StoredProfile]] | None:
         """(customer_id, profile) pairs after `anchor`, by name; None when the anchor no longer exists."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = self._owned_by(worker)
+        query = self._owned_by(worker, include_unassigned)
         if name_prefix:
             prefix = sort_name_of(name_prefix)
             query = query.where(filter=FieldFilter(SORT_FIELD, ">=", prefix)).where(filter=FieldFilter(SORT_FIELD, "<", prefix + _PREFIX_END))
         query = query.order_by(SORT_FIELD)
-        if anchor:
-            if not is_document_id(anchor):
-                return None
-            anchor_snapshot = self._db.collection(self._customers).document(anchor).get(**self._bounded())
-            if not anchor_snapshot.exists:
-                return None
-            query = query.start_after(anchor_snapshot)
-        return [(snapshot.id, snapshot.to_dict()) for snapshot in query.limit(page_size).stream(**self._bounded())]
+        with store_errors("customer list", self._deadline):
+            if anchor:
+                if not is_document_id(anchor):
+                    return None
+                anchor_snapshot = self._db.collection(self._customers).document(anchor).get(**call_options(self._deadline))
+                if not anchor_snapshot.exists:
+                    return None
+                query = query.start_after(anchor_snapshot)
+            return [(snapshot.id, snapshot.to_dict()) for snapshot in query.limit(page_size).stream(**call_options(self._deadline))]
 
-    def customer_by_address(self, address: str) -> tuple[str, dict[str, Any]] | None:
-        card = self._addresses.find_by_address(address, timeout=self._bounded().get("timeout"))
+    def customer_by_address(self, address: str) -> tuple[str, StoredProfile] | None:
+        card = card_for_address(self._db, address, self._region, self._deadline)
         if card is None:
             return None
         profile = self.customer(card.customer_id)
         return (card.customer_id, profile) if profile is not None else None
 
-    def customer(self, customer_id: str) -> dict[str, Any] | None:
+    def customer(self, customer_id: str) -> StoredProfile | None:
         if not is_document_id(customer_id):
             return None  # no document can have that id: unknown, not a Firestore error
-        snapshot = self._db.collection(self._customers).document(customer_id).get(**self._bounded())
-        return snapshot.to_dict() if snapshot.exists else None
+        with store_errors("customer read", self._deadline):
+            snapshot = self._db.collection(self._customers).document(customer_id).get(**call_options(self._deadline))
+        return cast(StoredProfile, snapshot.to_dict() or {}) if snapshot.exists else None
 
     def worker(self, identity: str) -> dict[str, Any]:
         if not is_document_id(identity):
             return {}
-        snapshot = self._db.collection(WORKERS_COLLECTION).document(identity).get(**self._bounded())
-        return snapshot.to_dict() if snapshot.exists else {}
+        with store_errors("worker read", self._deadline):
+            snapshot = self._db.collection(WORKERS_COLLECTION).document(identity).get(**call_options(self._deadline))
+        return (snapshot.to_dict() or {}) if snapshot.exists else {}
 
     def template_categories(self) -> list[dict[str, Any]]:
         """Every category, by its `order` field, then by id: a handful of documents, read whole."""
-        categories = [(snapshot.id, snapshot.to_dict()) for snapshot in self._db.collection(TEMPLATES_COLLECTION).stream(**self._bounded())]
+        with store_errors("template read", self._deadline):
+            categories = [(snapshot.id, snapshot.to_dict() or {})
+                          for snapshot in self._db.collection(TEMPLATES_COLLECTION).stream(**call_options(self._deadline))]
         categories.sort(key=lambda item: (item[1].get("order", 0), item[0]))
         return [data for _, data in categories]
 
 
-def default_directory(deadline: Deadline | None = None) -> Directory:
-    from runtime.config import settings
-    from store.client import firestore_client
-
-    current = settings()
-    return Directory(firestore_client(current.project), current.customers_collection, current.default_region,
-                     current.unassigned_customers_visible, deadline)
+def default_directory(deadline: Deadline) -> Directory:
+    """The directory of this instance's database, its first use bounded by `deadline` like every read."""
+    current = store_settings()
+    return Directory(firestore_client(current.project, deadline), current.customers_collection, current.default_region, deadline)
 
 
 def save_worker(db: Client, identity: str, worker: dict[str, Any]) -> None:

@@ -6,10 +6,11 @@ import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlparse
 
-from store.addresses import address_key, is_phone_number
+from runtime.errors import AppError
+from store.addresses import address_key, is_document_id, is_phone_number
 
 CHANNEL_TYPES = ("sms", "whatsapp", "chat", "email")
 # Written by the store, never by users: Firestore cannot sort or search case-insensitively,
@@ -25,8 +26,25 @@ _key_of = functools.lru_cache(maxsize=65536)(address_key)
 _is_phone = functools.lru_cache(maxsize=65536)(is_phone_number)
 
 
-class InvalidProfile(ValueError):
+class StoredProfile(TypedDict, total=False):
+    """A `customers/{id}` document as read back: users' fields, then the store-derived ones.
+
+    Written by anyone (console, CRM sync), so readers still check what they rely on.
+    """
+
+    display_name: str
+    avatar: str
+    channels: list[dict[str, str]]
+    links: list[dict[str, Any]]
+    details: dict[str, Any]
+    worker: str
+    sort_name: str
+
+
+class InvalidProfile(AppError, ValueError):
     """A profile that must not be written; the message says which field and why."""
+
+    status = 422
 
 
 @dataclass(frozen=True)
@@ -50,15 +68,6 @@ def is_https_url(value: Any) -> bool:
         return False
     parsed = urlparse(value)
     return parsed.scheme == "https" and bool(parsed.netloc)
-
-
-MAX_DOCUMENT_ID_BYTES = 1500
-
-
-def is_document_id(value: str) -> bool:
-    """Whether Firestore accepts `value` as a document id as it stands."""
-    return (bool(value) and "/" not in value and value not in (".", "..") and not value.startswith("__")
-            and len(value.encode("utf-8")) <= MAX_DOCUMENT_ID_BYTES)
 
 
 def customer_id_of(raw: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runtime.config import ADDRESS_INDEX_COLLECTION
+from store.collections import ADDRESS_INDEX_COLLECTION
 from store.customers import CustomerStore
 
 QUERY_TYPES = {"Query", "CollectionReference", "CollectionGroup", "AggregationQuery", "BaseQuery", "VectorQuery"}

@@ -18,7 +18,7 @@ from handlers.conversation_shapes import (
 )
 from runtime.config import ConfigError, from_environ
 from runtime.logs import mask_address
-from store.addresses import MAX_KEY_BYTES, address_key
+from store.addresses import MAX_DOCUMENT_ID_BYTES as MAX_KEY_BYTES, address_key
 from store.profiles import CustomerCard, InvalidProfile, customer_id_of, validate_profile
 
 # --- store.addresses.address_key ------------------------------------------------------------
@@ -413,7 +413,7 @@ def test_a_log_level_typo_is_a_start_up_error():
 
 
 def test_document_ids_firestore_refuses_are_recognised():
-    from store.profiles import is_document_id
+    from store.addresses import is_document_id
 
     assert [is_document_id(v) for v in ("ada", "42", "a.b", "x" * 1500)] == [True] * 4
     assert [is_document_id(v) for v in ("", ".", "..", "__x__", "a/b", "x" * 1501)] == [False] * 6

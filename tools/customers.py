@@ -22,7 +22,7 @@ from typing import TextIO
 
 from runtime.config import ConfigError
 from store.audit import Audit, audit
-from store.customers import AddressConflict, AddressConflicts, CustomerStore, UpsertResult, standalone_store
+from store.customers import AddressConflict, AddressConflicts, CustomerStore, UpsertResult, admin_store
 from store.profiles import BatchClaims, InvalidProfile, customer_id_of, derived_customer_id, validate_profile
 from tools.customer_files import FORMATS, FileError, Row, format_of, read_rows, record_of, write_records
 
@@ -73,8 +73,8 @@ def check_rows(rows: Iterable[Row], default_region: str) -> tuple[list[CheckedRo
     checked: list[CheckedRow] = []
     problems: list[RowProblem] = []
     for row in rows:
-        if row.error is not None:
-            problems.append(RowProblem(row.line, row.error))
+        if row.record is None:  # a row is a record or an error
+            problems.append(RowProblem(row.line, row.error or "no record"))
             continue
         try:
             clean = validate_profile(row.record, default_region)
@@ -133,7 +133,7 @@ def import_file(path: Path, *, fmt: str | None = None, dry_run: bool = False, sk
     With a bad row and no skip_invalid, Firestore is only read, to report every conflict as well.
     """
     # Streams resolved per call, not as defaults, so a redirected sys.stdout (tests, wrappers) is honoured.
-    store, out, err = store or standalone_store(), out or sys.stdout, err or sys.stderr
+    store, out, err = store or admin_store(), out or sys.stdout, err or sys.stderr
     rows = read_rows(path, format_of(path, fmt))
     checked, problems = check_rows(rows, store.default_region)
     writing = skip_invalid or not problems
@@ -170,7 +170,7 @@ def _print_changes(results: list[UpsertResult], out: TextIO) -> None:
 
 def export_file(target: str, fmt: str | None = None, store: CustomerStore | None = None, out: TextIO | None = None) -> int:
     """Every stored profile, by id, in a file that `import` reads back to the same data."""
-    store, out = store or standalone_store(), out or sys.stdout
+    store, out = store or admin_store(), out or sys.stdout
     fmt = fmt or ("json" if target == "-" else format_of(Path(target), None))
     buffer = io.StringIO()
     # Built whole before the file is opened, so a record CSV cannot hold leaves no half-written file.
@@ -189,7 +189,7 @@ def _audit(store: CustomerStore) -> Audit:
 
 def run_check(fix: bool = False, store: CustomerStore | None = None, out: TextIO | None = None) -> int:
     """Report index/profile disagreements; with fix, repair the safe ones. Non-zero while any remain."""
-    store, out = store or standalone_store(), out or sys.stdout
+    store, out = store or admin_store(), out or sys.stdout
     found = _audit(store)
     for problem in found.problems:
         print(f"{problem.kind}: {problem.message}", file=out)

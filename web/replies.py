@@ -16,6 +16,7 @@ class Reply:
 
 
 def reject(status: int, reason: str, **headers: str) -> Reply:
-    """A refusal: the same one line goes to the caller and to the log."""
-    logs.warning(f"rejected: {reason}", status=status)
+    """A refusal: the same one line goes to the caller and to the log (ERROR when the fault is ours)."""
+    log = logs.error if status >= 500 else logs.warning
+    log(f"rejected: {reason}", status=status)
     return Reply(status, {"error": reason}, dict(headers))

@@ -18,7 +18,8 @@ from main import frontline_webhook  # noqa: F401
 
 
 def _warm_up() -> None:
-    from runtime.config import ADDRESS_INDEX_COLLECTION, settings
+    from runtime.config import settings
+    from store.collections import ADDRESS_INDEX_COLLECTION
     from store.client import firestore_client
 
     try:
