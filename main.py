@@ -2,8 +2,8 @@
 
 Deploy with `--entry-point frontline_webhook`. Handlers return a JSON body or raise one of
 our errors (`runtime/errors.py`); this module alone turns either into a reply. The Firestore
-and Twilio clients are created by `store/` and `gateways/` on first use, not at import, to
-keep cold starts short.
+and Twilio clients are created by `store/` and `gateways/` on first use, not at import; only
+the Firestore library is imported here, before the worker is forked (`store.client.load_library`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from runtime import logs
 from runtime.config import ConfigError, log_level_from_environ, settings
 from runtime.deadline import Deadline
 from runtime.errors import AppError, BadRequest, UnsupportedLocation
+from store.client import load_library
 from web.gate import Admitted, admit
 from web.replies import Reply, reject
 
@@ -37,6 +38,8 @@ try:
 except ConfigError as startup_error:
     logs.error(f"cannot start: {startup_error}")
     raise
+
+load_library()
 
 # Frontline callbacks by `Location`; a path suffix (/crm, /outgoing, /templates) narrows it
 # to one family, for deployments that give each callback its own URL.
