@@ -1,6 +1,7 @@
-"""Cold-start idea, for `python -m bench.run --cold-start-ideas`: prefork_import plus a warm-up
-in the worker right after gunicorn forks it (os.register_at_fork): a thread creates the Firestore
-client and reads one document, so the channel is connected before the first webhook needs it.
+"""Cold-start idea, for `python -m bench.run --cold-start-ideas`: main.py (which imports the
+Firestore library before the fork) plus a warm-up in the worker right after gunicorn forks it
+(os.register_at_fork): a thread creates the Firestore client and reads one document, so the
+channel is connected before the first webhook needs it.
 
 Started after the fork, never before it: a client or channel made in the master would be shared
 with the worker, and an import still running in a thread at fork time leaves the worker with a
@@ -11,8 +12,6 @@ cgroup to 1 % while an instance sits idle before its first request, as Cloud Run
 
 import os
 import threading
-
-from google.cloud import firestore  # noqa: F401
 
 from main import frontline_webhook  # noqa: F401
 
