@@ -38,6 +38,7 @@ SECONDS_PER_MONTH = 30 * 86_400
 DAYS_PER_MONTH = 30
 VOLUMES = (1_000, 100_000, 10_000_000)
 SCALE_OUT_AT = 0.6  # Cloud Run's target CPU utilisation before it adds an instance
+PEAK_FACTOR = 3  # the busiest hour at three times the day's average rate: an assumption, not a measurement
 BILLING_SLOT_S = 0.1
 
 # USD, Tier 1 regions, read 2026-11-30 from stored copies of the pages named (check them before you budget).
@@ -85,7 +86,8 @@ def plan_volume(per_day: int, capacity: dict[str, Any], min_instances: int) -> d
     firestore = reads / 1e5 * PRICES["firestore_read_per_100k"]
     return {
         "per_day": per_day, "per_second": round(rate, 3), "instances": instances,
-        "cpu_used_share": round(rate * capacity["cpu_per_request_ms"] / 1000, 3),
+        "peak_instances": max(1, math.ceil(PEAK_FACTOR * rate / per_instance)),
+        "cpu_used_share": rate * capacity["cpu_per_request_ms"] / 1000,
         "billed_instance_hours": round(billed_s / 3600, 1), "idle_instance_hours": round(idle_s / 3600, 1),
         "compute_usd": round(cpu + memory, 2), "idle_usd": round(idle, 2), "requests_usd": round(request_fees, 2),
         "firestore_usd": round(firestore, 2), "total_usd": round(cpu + memory + idle + request_fees + firestore, 2),
@@ -126,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"From {source.relative_to(ROOT) if source.is_relative_to(ROOT) else source}: one instance at {d['share']:g} vCPU / {d['memory']}, "
           f"concurrency {d['concurrency']}: {capacity['rps']:.0f} req/s measured, {capacity['cpu_per_request_ms']:.2f} ms CPU a webhook; "
           f"planned at {SCALE_OUT_AT:.0%} of that = {SCALE_OUT_AT * capacity['rps']:.0f} req/s an instance; MIN_INSTANCES={min_instances}")
-    print("\n| webhooks a day | average req/s | instances at the average | CPU in use | billed instance-hours / month | "
+    print(f"\n| webhooks a day | average req/s | instances at the average (at {PEAK_FACTOR}x) | CPU in use (of one vCPU) | billed instance-hours / month | "
           "compute | idle min instance | requests | Firestore reads | total / month |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for per_day in VOLUMES:
         p = plan_volume(per_day, capacity, min_instances)
-        print(f"| {per_day:,} | {p['per_second']:g} | {p['instances']} | {p['cpu_used_share']:g} vCPU | {p['billed_instance_hours']:,} | "
+        print(f"| {per_day:,} | {p['per_second']:g} | {p['instances']} ({p['peak_instances']}) | {p['cpu_used_share'] * 100:.2g} % | {p['billed_instance_hours']:,} | "
               f"${p['compute_usd']:,.2f} | ${p['idle_usd']:,.2f} | ${p['requests_usd']:,.2f} | ${p['firestore_usd']:,.2f} | "
               f"**${p['total_usd']:,.2f}** |")
     print(f"\nOne minimum instance idle all month: ${min_instance_month(capacity):.2f} (idle rate, before the free tier).")

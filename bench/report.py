@@ -67,11 +67,11 @@ def print_capped(results: dict[str, Any]) -> None:
         defaults = capped["defaults"]
         print(f"\nCold start under a CPU cap (cgroup {capped['cgroup']}; functions-framework CLI, THREADS={defaults['concurrency']}; "
               "process start -> answer to a signed onConversationAdd for a known customer; emulator outside the cap):")
-        print(f"{'vCPU share':>10}{'median s':>10}{'min s':>8}{'max s':>8}{'CPU s':>8}  {'named':<7}answers")
+        print(f"{'vCPU share':>10}{'median s':>10}{'min s':>8}{'max s':>8}{'CPU s':>8}  {'named':<7}{'< 5 s':<7}answers")
         for share, row in capped["by_share"].items():
             mark = "  <- deploy default" if float(share) == defaults["share"] else ""
             print(f"{share:>10}{row['median_s']:>10.2f}{row['min_s']:>8.2f}{row['max_s']:>8.2f}{row['cpu_median_s']:>8.2f}  "
-                  f"{row['named']}/{len(row['runs']):<5}{', '.join(r['answer'] for r in row['runs'])}{mark}")
+                  f"{row['named']}/{len(row['runs']):<5}{row.get('named_in_time', 0)}/{len(row['runs']):<5}{', '.join(r['answer'] for r in row['runs'])}{mark}")
     capacity = results.get("capacity", {})
     if capacity and "skipped" not in capacity:
         d = capacity["defaults"]
