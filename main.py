@@ -1,29 +1,39 @@
-"""Cloud Function entry point: admit the request, route it to its handler, answer JSON.
+"""Cloud Function entry points.
 
-Deploy with `--entry-point frontline_webhook`. Handlers return a JSON body or raise one of
-our errors (`runtime/errors.py`); this module alone turns either into a reply. The Firestore
-and Twilio clients are created by `store/` and `gateways/` on first use, not at import; only
-the Firestore library is imported here, before the worker is forked (`store.client.load_library`).
+`frontline_webhook` (HTTP, Twilio's webhooks): admit the request, route it to its handler,
+answer JSON. Handlers return a JSON body or raise one of our errors (`runtime/errors.py`);
+this module alone turns either into a reply.
+`customer_written` (CloudEvent, the Firestore trigger on `customers/{id}`): decode the event,
+converge that customer's index entries and derived fields, log what it did.
+The Firestore and Twilio clients are created by `store/` and `gateways/` on first use, not at
+import; only the Firestore library is imported here, before the worker is forked
+(`store.client.load_library`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import functions_framework
 from flask import Request, Response
+from werkzeug.exceptions import ServiceUnavailable
 
 from handlers import conversations, crm, outgoing, routing, templates
 from handlers.form import Form
 from runtime import logs
-from runtime.config import ConfigError, log_level_from_environ, settings
+from runtime.config import ConfigError, log_level_from_environ, settings, store_settings
 from runtime.deadline import Deadline
-from runtime.errors import AppError, BadRequest, UnsupportedLocation
+from runtime.errors import AppError, BadEvent, BadRequest, StoreUnavailable, UnsupportedLocation
 from store.client import load_library
 from web.gate import Admitted, admit
 from web.replies import Reply, reject
+
+if TYPE_CHECKING:
+    from store.customers import Convergence
 
 Handler = Callable[[Form, Deadline], Any]
 
@@ -130,4 +140,53 @@ def frontline_webhook(request: Request) -> Response:
         return _respond(reply)
     finally:
         logs.info("request done", status=reply.status, duration_ms=deadline.elapsed_ms())
+        logs.unbind_request(token)
+
+
+def _log_convergence(outcome: Convergence, started: float) -> None:
+    for conflict in outcome.conflicts:
+        logs.error(f"address {logs.mask_address(conflict.address)} is listed by customers {conflict.owner_id!r} and "
+                   f"{conflict.claimant_id!r}; it stays with {conflict.owner_id!r}: remove it from one of the profiles",
+                   customer_id=outcome.customer_id)
+    if outcome.invalid is not None:
+        logs.warning(f"customer {outcome.customer_id!r} has an invalid {outcome.invalid.field or 'profile'}: indexed as it stands, "
+                     "sort_name and worker not written; `python -m tools.customers check` says why", customer_id=outcome.customer_id)
+    logs.info("customer converged" if outcome.writes else "customer already in step", customer_id=outcome.customer_id,
+              exists=outcome.exists, indexed=len(outcome.indexed), removed=len(outcome.removed), derived=list(outcome.derived),
+              duration_ms=round((time.monotonic() - started) * 1000, 1))
+
+
+@functions_framework.cloud_event
+def customer_written(cloud_event: Any) -> None:
+    """Firestore trigger (google.cloud.firestore.document.v1.written on customers/{customer_id}).
+
+    Returns normally when done or when retrying cannot help (an unreadable event, another
+    document, an invalid profile); answers 503 when Firestore failed, so Eventarc delivers the
+    event again (`--retry`).
+    """
+    from store.customers import converge_customer
+    from store.events import customer_id_in, document_path
+
+    started = time.monotonic()
+    token = logs.bind_request(event_id=cloud_event.get("id"), event_type=cloud_event.get("type"))
+    try:
+        try:
+            path = document_path(cloud_event.data, cloud_event.get("subject"))
+        except BadEvent as unreadable:
+            logs.error(f"event ignored: {unreadable.reason}")
+            return
+        collection = store_settings().customers_collection
+        customer_id = customer_id_in(path, collection)
+        if customer_id is None:
+            logs.warning(f"event ignored: {path[:200]!r} is not a profile in {collection!r} (CUSTOMERS_COLLECTION)")
+            return
+        try:
+            outcome = converge_customer(customer_id)
+        except StoreUnavailable as failed:
+            logs.error(f"{failed.reason}; answered 503 so the event is delivered again", customer_id=customer_id)
+            # An HTTP error, not the exception itself: Flask would log its traceback, with gRPC's
+            # message (which can name a document, so a phone number), over many lines.
+            raise ServiceUnavailable() from None
+        _log_convergence(outcome, started)
+    finally:
         logs.unbind_request(token)

@@ -23,6 +23,12 @@ class BadRequest(AppError):
     status = 400
 
 
+class BadEvent(AppError):
+    """A CloudEvent the trigger cannot read: delivering it again would not help."""
+
+    status = 400
+
+
 class UnknownCustomer(AppError):
     status = 404
 

@@ -42,9 +42,16 @@ class StoredProfile(TypedDict, total=False):
 
 
 class InvalidProfile(AppError, ValueError):
-    """A profile that must not be written; the message says which field and why."""
+    """A profile that must not be written; the message says which field and why.
+
+    `field` names the field alone, for logs: the message may quote a value (a phone number).
+    """
 
     status = 422
+
+    def __init__(self, reason: str, field: str = "") -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -73,45 +80,45 @@ def is_https_url(value: Any) -> bool:
 def customer_id_of(raw: Any) -> str:
     customer_id = str(raw).strip() if raw is not None else ""
     if not is_document_id(customer_id):
-        raise InvalidProfile(f"customer_id {raw!r} cannot be a Firestore document id")
+        raise InvalidProfile(f"customer_id {raw!r} cannot be a Firestore document id", "customer_id")
     return customer_id
 
 
 def _check_channel(channel: Any, default_region: str) -> None:
     if not isinstance(channel, Mapping):
-        raise InvalidProfile(f"channel {channel!r} must be an object with type and value")
+        raise InvalidProfile(f"channel {channel!r} must be an object with type and value", "channels")
     kind, value = channel.get("type"), channel.get("value")
     if kind not in CHANNEL_TYPES:
-        raise InvalidProfile(f"channel type {kind!r} is not one of {', '.join(CHANNEL_TYPES)}")
+        raise InvalidProfile(f"channel type {kind!r} is not one of {', '.join(CHANNEL_TYPES)}", "channels")
     if not isinstance(value, str) or not value.strip():
-        raise InvalidProfile(f"{kind} channel has no value")
+        raise InvalidProfile(f"{kind} channel has no value", "channels")
     if kind in _PHONE_CHANNELS and not _is_phone(value, default_region):
-        raise InvalidProfile(f"{kind} channel value {value!r} is not a phone number")
+        raise InvalidProfile(f"{kind} channel value {value!r} is not a phone number", "channels")
     if kind == "email" and "@" not in value:
-        raise InvalidProfile(f"email channel value {value!r} is not an email address")
+        raise InvalidProfile(f"email channel value {value!r} is not an email address", "channels")
     if _key_of(value, default_region) is None:
-        raise InvalidProfile(f"{kind} channel value {value!r} cannot be an address")
+        raise InvalidProfile(f"{kind} channel value {value!r} cannot be an address", "channels")
 
 
 def validate_profile(profile: Mapping[str, Any], default_region: str) -> dict[str, Any]:
     """A clean copy of `profile` ready to store, or InvalidProfile naming the first problem."""
     display_name = profile.get("display_name")
     if not isinstance(display_name, str) or not display_name.strip():
-        raise InvalidProfile("display_name is required")
+        raise InvalidProfile("display_name is required", "display_name")
     avatar = profile.get("avatar")
     if avatar not in (None, "") and not is_https_url(avatar):
-        raise InvalidProfile(f"avatar {avatar!r} must be an absolute https URL")
+        raise InvalidProfile(f"avatar {avatar!r} must be an absolute https URL", "avatar")
     channels = profile.get("channels") or []
     if not isinstance(channels, list):
-        raise InvalidProfile("channels must be a list")
+        raise InvalidProfile("channels must be a list", "channels")
     for channel in channels:
         _check_channel(channel, default_region)
     for link in profile.get("links") or []:
         if not isinstance(link, Mapping) or not is_https_url(link.get("value")):
-            raise InvalidProfile(f"link {link!r} must have an absolute https URL as value")
+            raise InvalidProfile(f"link {link!r} must have an absolute https URL as value", "links")
     worker = profile.get("worker") or ""
     if not isinstance(worker, str):
-        raise InvalidProfile(f"worker {worker!r} must be a worker identity")
+        raise InvalidProfile(f"worker {worker!r} must be a worker identity", "worker")
     clean = {key: value for key, value in profile.items() if key not in ("customer_id", SORT_FIELD)}
     clean["display_name"] = display_name.strip()
     clean[SORT_FIELD] = sort_name_of(display_name)
@@ -143,7 +150,21 @@ def stored_index_keys(profile: Mapping[str, Any], default_region: str) -> set[st
 
 
 def card_of(customer_id: str, profile: Mapping[str, Any]) -> CustomerCard:
-    return CustomerCard(customer_id, str(profile.get("display_name") or ""), profile.get("avatar") or None)
+    """The index projection of a profile as stored, valid or not (the name stripped, as validate_profile stores it)."""
+    return CustomerCard(customer_id, str(profile.get("display_name") or "").strip(), profile.get("avatar") or None)
+
+
+def derived_updates(stored: Mapping[str, Any], clean: Mapping[str, Any]) -> dict[str, Any]:
+    """The store-derived fields a stored profile lacks or has out of date, from its validated copy.
+
+    A console edit or another writer forgets them, and the Frontline lists (which query
+    `worker` and order by `sort_name`) then miss the customer. `worker` is the user's own
+    field: only a missing (or null) one is filled in, a written identity is never rewritten.
+    """
+    updates = {SORT_FIELD: clean[SORT_FIELD]} if stored.get(SORT_FIELD) != clean[SORT_FIELD] else {}
+    if not isinstance(stored.get("worker"), str):
+        updates["worker"] = clean["worker"]
+    return updates
 
 
 def derived_customer_id(profile: Mapping[str, Any], default_region: str) -> str:
