@@ -12,14 +12,13 @@ import; only the Firestore library is imported here, before the worker is forked
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import functions_framework
-from flask import Request, Response
+from flask import Request
 from werkzeug.exceptions import ServiceUnavailable
 
 from handlers import conversations, crm, outgoing, routing, templates
@@ -30,7 +29,9 @@ from runtime.deadline import Deadline
 from runtime.errors import AppError, BadEvent, BadRequest, StoreUnavailable, UnsupportedLocation
 from store.client import load_library
 from web.gate import Admitted, admit
-from web.replies import Reply, reject
+from web.replies import Reply, http_response, reject
+
+INTERNAL_ERROR = Reply(500, {"error": "internal error"})
 
 if TYPE_CHECKING:
     from store.customers import Convergence
@@ -43,7 +44,7 @@ try:
     # functions-framework names the entry point it serves in FUNCTION_TARGET before importing us.
     # The webhook cannot verify a signature without Twilio's settings: a missing one stops it here.
     if os.environ.get("FUNCTION_TARGET", WEBHOOK_TARGET) == WEBHOOK_TARGET:
-        settings()
+        logs.set_pseudonym_key(settings().auth_token)
     logs.set_level(log_level_from_environ(os.environ))
 except ConfigError as startup_error:
     logs.error(f"cannot start: {startup_error}")
@@ -63,8 +64,7 @@ def _is_pre_event(event_type: str) -> bool:
 
 
 def _trace(request: Request) -> str | None:
-    header = request.headers.get("X-Cloud-Trace-Context", "")
-    trace_id = header.split("/")[0].strip()
+    trace_id = logs.trace_id_of(request.headers.get("X-Cloud-Trace-Context", ""))
     project = settings().project
     return f"projects/{project}/traces/{trace_id}" if trace_id and project else None
 
@@ -75,7 +75,7 @@ def _route_conversations(params: Form, deadline: Deadline) -> Any:
         raise BadRequest("missing required field: EventType")
     handler = conversations.HANDLERS.get(event_type)
     if handler is None:
-        logs.warning(f"unhandled EventType {event_type!r}; answered 200 so no conversation is blocked")
+        logs.warning(f"unhandled EventType {logs.clip(event_type)!r}; answered 200 so no conversation is blocked")
         return {}
     return handler(params, deadline)
 
@@ -120,26 +120,32 @@ def _handle(params: Form, path: str, deadline: Deadline) -> Reply:
         raise
 
 
-def _respond(reply: Reply) -> Response:
-    return Response(json.dumps(reply.body), status=reply.status, headers=reply.headers, mimetype="application/json")
-
-
-def frontline_webhook(request: Request) -> Response:
-    deadline = Deadline(settings().deadline_s)
-    token = logs.bind_request(**{"logging.googleapis.com/trace": _trace(request), "path": request.path})
-    reply = Reply(500, {"error": "internal error"})
+def _answer(request: Request, deadline: Deadline) -> tuple[Reply, Any]:
+    """The reply and its HTTP response; serialising is inside the try, so an answer JSON cannot hold
+    (a NaN, a type json does not know) is a logged 500 (a pre-event's: 200 {}), never the framework's page."""
+    pre_event = False
     try:
-        outcome = admit(request, settings())
-        if isinstance(outcome, Admitted):
-            reply = _handle(outcome.params, request.path, deadline)
-        else:
-            reply = outcome
+        outcome = admit(request, settings(), deadline)
+        if not isinstance(outcome, Admitted):
+            return outcome, http_response(outcome, request.environ)
+        event_type = outcome.params.get("EventType", "").strip()
+        pre_event = bool(event_type) and _is_pre_event(event_type)
+        reply = _handle(outcome.params, request.path, deadline)
+        return reply, http_response(reply, request.environ)
     except Exception as error:  # noqa: BLE001 - never a stack trace in a response
         logs.error(f"request failed: {type(error).__name__}")
+        fallback = Reply(200, {}) if pre_event else INTERNAL_ERROR
+        return fallback, http_response(fallback, request.environ)
+
+
+def frontline_webhook(request: Request) -> Any:
+    deadline = Deadline(settings().deadline_s)
+    token = logs.bind_request(**{"logging.googleapis.com/trace": _trace(request), "path": request.path})
     try:
-        return _respond(reply)
-    finally:
+        reply, response = _answer(request, deadline)
         logs.info("request done", status=reply.status, duration_ms=deadline.elapsed_ms())
+        return response
+    finally:
         logs.unbind_request(token)
 
 

@@ -37,7 +37,9 @@ def page_size_of(raw: str | None) -> int:
 def is_visible(profile: StoredProfile, worker: str, unassigned_visible: bool) -> bool:
     """A worker sees their own customers, and unassigned ones when the deployment shares them."""
     owner = profile.get("worker")
-    owner = owner.strip() if isinstance(owner, str) else ""
+    # Ids are text (a number given as an id is stored as its text), so a console-typed `worker: 5`
+    # is the worker "5": a malformed owner must not make a customer visible to every worker.
+    owner = "" if owner is None else str(owner).strip()
     return owner == worker or (owner == "" and unassigned_visible)
 
 
@@ -45,12 +47,18 @@ def customer_summary(customer_id: str, profile: StoredProfile) -> dict[str, Any]
     return {"customer_id": customer_id, "display_name": profile.get("display_name", ""), "avatar": profile.get("avatar")}
 
 
+def _list_of_objects(value: Any) -> list[Mapping[str, Any]]:
+    # A console edit can leave any shape here; what is not a list of objects shows as nothing.
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
 def customer_details(customer_id: str, profile: StoredProfile) -> dict[str, Any]:
+    details = profile.get("details")
     return {
         **customer_summary(customer_id, profile),
-        "channels": [{"type": c.get("type"), "value": c.get("value")} for c in profile.get("channels") or []],
-        "links": list(profile.get("links") or []),
-        "details": dict(profile.get("details") or {}),
+        "channels": [{"type": c.get("type"), "value": c.get("value")} for c in _list_of_objects(profile.get("channels"))],
+        "links": _list_of_objects(profile.get("links")),
+        "details": dict(details) if isinstance(details, Mapping) else {},
     }
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypedDict
 from urllib.parse import urlparse
 
 from runtime.errors import AppError
-from store.addresses import address_key, is_document_id, is_phone_number
+from store.addresses import MAX_DOCUMENT_ID_BYTES, address_key, is_document_id, is_phone_number
 
 CHANNEL_TYPES = ("sms", "whatsapp", "chat", "email")
 # Written by the store, never by users: Firestore cannot sort or search case-insensitively,
@@ -67,7 +69,9 @@ class CustomerCard:
 
     @classmethod
     def from_index_document(cls, data: Mapping[str, Any]) -> CustomerCard:
-        return cls(str(data["customer_id"]), str(data.get("display_name") or ""), data.get("avatar") or None)
+        avatar = data.get("avatar")
+        # The index is ours, but a console edit can put anything in it; an answer carries only text.
+        return cls(str(data["customer_id"]), str(data.get("display_name") or ""), avatar if isinstance(avatar, str) and avatar else None)
 
 
 def is_https_url(value: Any) -> bool:
@@ -127,7 +131,108 @@ def validate_profile(profile: Mapping[str, Any], default_region: str) -> dict[st
     clean["channels"] = [{"type": c["type"], "value": c["value"].strip()} for c in channels]
     if avatar in (None, ""):
         clean.pop("avatar", None)
+    check_storable(clean)
     return clean
+
+
+# --- what Firestore refuses ------------------------------------------------------------------
+# Firestore's documented limits (cloud.google.com/firestore/quotas, "Collections, documents, and
+# fields"; sizes as cloud.google.com/firestore/docs/storage-size counts them). A profile breaking
+# one passes every rule above and fails only at commit, after earlier commits of an import landed.
+MAX_DOCUMENT_BYTES = 1_048_576
+# The document's name counts towards its size: the longest id in the longest collection id (each
+# 1,500 bytes + 1) + 16; every document adds 32 more. What is left is for the fields.
+MAX_FIELDS_BYTES = MAX_DOCUMENT_BYTES - 32 - (16 + 2 * (MAX_DOCUMENT_ID_BYTES + 1))
+MAX_FIELD_COUNT = 20_000      # every field of every map, at any depth
+MAX_NESTING = 20              # maps and arrays inside one top-level field's value
+MAX_FIELD_PATH_BYTES = 1500
+_RESERVED_NAME = re.compile(r"__.*__", re.DOTALL)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _top(path: str) -> str:
+    """The top-level field a path is in: what InvalidProfile.field names (no value, so fit for logs)."""
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.fields = 0
+
+
+def _utf8_size(text: str, what: str, field: str) -> int:
+    try:
+        return len(text.encode("utf-8")) + 1
+    except UnicodeEncodeError:
+        raise InvalidProfile(f"{what} is not valid Unicode text (an unpaired surrogate)", field) from None
+
+
+def _name_size(name: Any, path: str, tally: _Tally) -> int:
+    if not isinstance(name, str) or not name:
+        raise InvalidProfile(f"field {path + '.' if path else ''}{name!r}: a field name must be non-empty text", _top(path) or str(name) or "profile")
+    if _RESERVED_NAME.fullmatch(name):
+        raise InvalidProfile(f"field {path + '.' if path else ''}{name!r}: names of the form __x__ are reserved by Firestore", _top(path) or str(name) or "profile")
+    tally.fields += 1
+    if tally.fields > MAX_FIELD_COUNT:
+        raise InvalidProfile(f"more than {MAX_FIELD_COUNT} fields (Firestore's limit per document)", "profile")
+    return _utf8_size(name, f"field name {name[:40]!r}", _top(path) or "profile")  # the name itself may not be printable
+
+
+def _value_size(value: Any, path: str, depth: int, tally: _Tally) -> int:
+    """Firestore's storage size of `value`, or InvalidProfile naming the field Firestore would refuse."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise InvalidProfile(f"field {path}: {value} does not fit in a 64-bit integer", _top(path))
+        return 8
+    if isinstance(value, float):
+        return 8
+    if isinstance(value, str):
+        return _utf8_size(value, f"field {path}", _top(path))
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, datetime):
+        return 8
+    if isinstance(value, (Mapping, list, tuple)):
+        if depth >= MAX_NESTING:
+            raise InvalidProfile(f"field {path}: nested deeper than {MAX_NESTING} maps and arrays (Firestore's limit)", _top(path))
+        if isinstance(value, Mapping):
+            return sum(_field_size(name, item, path, depth + 1, tally) for name, item in value.items())
+        if any(isinstance(item, (list, tuple)) for item in value):
+            raise InvalidProfile(f"field {path}: an array directly inside an array cannot be stored in Firestore", _top(path))
+        return sum(_value_size(item, f"{path}[{index}]", depth + 1, tally) for index, item in enumerate(value))
+    # Firestore's own value types, known by name so that validating needs no client library.
+    kind = type(value).__name__
+    if kind == "GeoPoint":
+        return 16
+    if kind == "DocumentReference":
+        return len(value.path.encode("utf-8")) + 16 + 1
+    if kind == "Vector":
+        return 8 * len(value) + 16
+    raise InvalidProfile(f"field {path}: a {kind} cannot be stored in Firestore", _top(path))
+
+
+def _field_size(name: Any, value: Any, parent: str, depth: int, tally: _Tally) -> int:
+    size = _name_size(name, parent, tally)
+    path = f"{parent}.{name}" if parent else name
+    if len(path.encode("utf-8", errors="replace")) > MAX_FIELD_PATH_BYTES:
+        raise InvalidProfile(f"field {path[:40]!r}…: its path is over {MAX_FIELD_PATH_BYTES} bytes", _top(path))
+    return size + _value_size(value, path, depth, tally)
+
+
+def storage_size(fields: Mapping[str, Any]) -> int:
+    """Bytes the fields of a document take in Firestore; InvalidProfile for anything Firestore refuses."""
+    tally = _Tally()
+    return sum(_field_size(name, value, "", 0, tally) for name, value in fields.items())
+
+
+def check_storable(profile: Mapping[str, Any]) -> None:
+    """InvalidProfile when Firestore would refuse `profile` (with its derived fields) as a document."""
+    size = storage_size(profile)
+    if size > MAX_FIELDS_BYTES:
+        raise InvalidProfile(f"the profile takes {size:,} bytes in Firestore (with {SORT_FIELD}); a document holds at most {MAX_FIELDS_BYTES:,}",
+                             "profile")
 
 
 def sort_name_of(display_name: str) -> str:

@@ -3,10 +3,11 @@
     python -m tools.doctor --url https://FUNCTION_URL/ --test-number +15558675310 [--expect-name "Ada Lovelace"]
 
 Run it with the same environment variables as the deployed function (the doctor reads them the
-way the function does). Each check prints one line, PASS, FAIL or INFO, and every FAIL a `fix:`
-line; the exit code is 1 when anything failed. Checks:
+way the function does). Each check prints one line, PASS, FAIL, WARN or INFO, and every FAIL (and
+WARN) a `fix:` line; the exit code is 1 when anything failed (a warning alone does not fail). Checks:
 
 1. environment: required variables set and well-formed (account SID, auth token, API key);
+   signature URL: PUBLIC_URL set (a WARN when not: the signed URL then comes from request headers);
 2. Firestore: reachable, the customer collections readable;
 3. composite indexes: those in firestore.indexes.json exist and are ready (not on the emulator);
 4. Twilio credentials: an authenticated GET of the Conversations webhook configuration;
@@ -44,7 +45,7 @@ TWILIO_TIMEOUT_S = 5.0
 DEFAULT_TEST_NUMBER = "+15005550006"
 CONVERSATIONS_SUFFIX = "/conversations"  # a deployment may give the Conversations family its own URL
 
-PASS, FAIL, INFO = "PASS", "FAIL", "INFO"
+PASS, FAIL, WARN, INFO = "PASS", "FAIL", "WARN", "INFO"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ def check_environment(environ: Mapping[str, str]) -> tuple[Result, Settings | No
     assert settings is not None
     rest = f"REST with API key {settings.api_key[:6]}…" if settings.api_key else "REST with the auth token"
     return Result(PASS, "environment", f"TWILIO_ACCOUNT_SID {masked_account(settings.account_sid)}, TWILIO_AUTH_TOKEN 32 hex characters, {rest}"), settings
+
+
+def check_public_url(environ: Mapping[str, str]) -> Result:
+    public_url = environ.get("PUBLIC_URL", "").strip()
+    if public_url:
+        return Result(PASS, "signature URL", f"PUBLIC_URL {public_url}: the URL signatures are checked against does not come from request headers")
+    return Result(WARN, "signature URL",
+                  "PUBLIC_URL is not set: the function rebuilds the signed URL from the caller's Host and X-Forwarded-Proto, so a "
+                  "request Twilio signed for another app's URL (same account) is accepted when replayed here with that app's Host and path",
+                  "set PUBLIC_URL on the function to the URL Twilio calls (the function's URL), and here")
 
 
 # --- 2. Firestore ------------------------------------------------------------------------
@@ -355,6 +366,7 @@ def run_checks(environ: Mapping[str, str], url: str, number: str, expect_name: s
 
     env_result, settings = check_environment(environ)
     report(env_result)
+    report(check_public_url(environ))
     firestore_result, db = check_firestore(environ)
     report(firestore_result)
     report(check_indexes(environ, db))
@@ -393,8 +405,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     results = run_checks(environ, url, (args.test_number or DEFAULT_TEST_NUMBER).strip(), args.expect_name, out)
     failed = sum(result.status == FAIL for result in results)
     passed = sum(result.status == PASS for result in results)
-    info = len(results) - failed - passed
-    print(f"\n{passed} passed, {failed} failed, {info} info", file=out)
+    warned = sum(result.status == WARN for result in results)
+    info = len(results) - failed - passed - warned
+    print(f"\n{passed} passed, {failed} failed, {warned} warning(s), {info} info", file=out)
     return 1 if failed else 0
 
 
