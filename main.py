@@ -6,7 +6,8 @@ this module alone turns either into a reply.
 `customer_written` (CloudEvent, the Firestore trigger on `customers/{id}`): decode the event,
 converge that customer's index entries and derived fields, log what it did.
 The Firestore and Twilio clients are created by `store/` and `gateways/` on first use, not at
-import, to keep cold starts short.
+import; only the Firestore library is imported here, before the worker is forked
+(`store.client.load_library`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import functions_framework
 from flask import Request
 from werkzeug.exceptions import ServiceUnavailable
 
-from handlers import conversations, crm, outgoing, routing, templates
+from handlers import conversations, crm, messages, outgoing, routing, templates
 from handlers.form import Form
 from runtime import logs
 from runtime.config import ConfigError, log_level_from_environ, settings, store_settings
 from runtime.deadline import Deadline
 from runtime.errors import AppError, BadEvent, BadRequest, StoreUnavailable, UnsupportedLocation
+from store.client import load_library
 from web.gate import Admitted, admit
 from web.replies import Reply, http_response, reject
 
@@ -48,10 +50,14 @@ except ConfigError as startup_error:
     logs.error(f"cannot start: {startup_error}")
     raise
 
+load_library()
+
 # Frontline callbacks by `Location`; a path suffix (/crm, /outgoing, /templates) narrows it
 # to one family, for deployments that give each callback its own URL.
 LOCATIONS_BY_FAMILY: dict[str, Mapping[str, Handler]] = {"crm": crm.HANDLERS, "outgoing": outgoing.HANDLERS, "templates": templates.HANDLERS}
 ALL_LOCATIONS = {location: handler for family in LOCATIONS_BY_FAMILY.values() for location, handler in family.items()}
+# Conversations webhooks by `EventType`.
+EVENTS: Mapping[str, Handler] = {**conversations.HANDLERS, **messages.HANDLERS}
 
 
 def _is_pre_event(event_type: str) -> bool:
@@ -69,7 +75,7 @@ def _route_conversations(params: Form, deadline: Deadline) -> Any:
     event_type = params.get("EventType", "").strip()
     if not event_type:
         raise BadRequest("missing required field: EventType")
-    handler = conversations.HANDLERS.get(event_type)
+    handler = EVENTS.get(event_type)
     if handler is None:
         logs.warning(f"unhandled EventType {logs.clip(event_type)!r}; answered 200 so no conversation is blocked")
         return {}

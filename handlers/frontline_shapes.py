@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handlers.form import Form
+from handlers.message_shapes import opted_out_on
 from runtime.errors import BadRequest
-from store.profiles import StoredProfile
+from store.profiles import OPTED_OUT_CHANGED_AT_FIELD, OPTED_OUT_FIELD, StoredProfile
 
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
@@ -53,13 +54,24 @@ def _list_of_objects(value: Any) -> list[Mapping[str, Any]]:
 
 
 def customer_details(customer_id: str, profile: StoredProfile) -> dict[str, Any]:
-    details = profile.get("details")
     return {
         **customer_summary(customer_id, profile),
         "channels": [{"type": c.get("type"), "value": c.get("value")} for c in _list_of_objects(profile.get("channels"))],
         "links": _list_of_objects(profile.get("links")),
-        "details": dict(details) if isinstance(details, Mapping) else {},
+        "details": details_with_opt_out(profile),
     }
+
+
+def details_with_opt_out(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile's `details`, led by a line saying the customer opted out when they have, so the
+    worker reads it before writing (Frontline shows `details` as one title and one text)."""
+    raw = profile.get("details")
+    details = dict(raw) if isinstance(raw, Mapping) else {}
+    if profile.get(OPTED_OUT_FIELD) is not True:
+        return details
+    note = f"Opted out of messages{opted_out_on(profile.get(OPTED_OUT_CHANGED_AT_FIELD))} (texted STOP): messages to them are refused until they text START."
+    content = str(details.get("content") or "").strip()
+    return {**details, "title": details.get("title") or "Opted out", "content": f"{note}\n\n{content}" if content else note}
 
 
 def proxy_address(channel_type: str, worker: Mapping[str, Any], sms_number: str, whatsapp_number: str) -> str | None:

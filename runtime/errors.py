@@ -43,6 +43,16 @@ class NoProxyAddress(AppError):
     status = 403
 
 
+class OptedOut(AppError):
+    """A message to a customer who opted out: the onMessageAdd refusal, its reason shown to the worker.
+
+    403: understood and refused until the customer opts back in; any 4xx makes Twilio drop
+    the message (a pre-event's action is not taken).
+    """
+
+    status = 403
+
+
 class UnsupportedLocation(AppError):
     status = 422
 

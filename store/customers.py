@@ -18,7 +18,7 @@ from store.client import store_errors
 from store.collections import ADDRESS_INDEX_COLLECTION
 from store.lookup import card_for_address
 from store.profiles import (BatchClaims, CustomerCard, InvalidProfile, card_of, customer_id_of, derived_updates, index_keys,
-                            stored_index_keys, validate_profile)
+                            stored_index_keys, validate_profile, with_kept_opt_out)
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, Transaction
@@ -274,6 +274,7 @@ class CustomerStore:
     def _plans(self, window: list[_Item], transaction: Transaction | None, trust_unchanged: bool = False) -> list[_Plan]:
         # Firestore transactions need every read before the first write: all of them happen here.
         stored = self._get_all([self._customer_ref(item.customer_id) for item in window], transaction)
+        window = [_Item(item.customer_id, with_kept_opt_out(item.profile, stored.get(item.customer_id)), item.keys) for item in window]
         # A profile equal to the stored one had its index entries written with it by this store,
         # so the preview skips reading them (a re-import then reads one document per customer);
         # entries broken by hand are `check`'s job. Commits always read them.

@@ -19,6 +19,11 @@ CHANNEL_TYPES = ("sms", "whatsapp", "chat", "email")
 # so the worker lists order and prefix-search on this instead of display_name.
 SORT_FIELD = "sort_name"
 _PHONE_CHANNELS = ("sms", "whatsapp")
+# The customer's own messaging choice, written by the onMessageAdded webhook (store/opt_out.py):
+# one flag per customer, and when it last changed (ISO 8601, UTC). Not part of the index.
+OPTED_OUT_FIELD = "opted_out"
+OPTED_OUT_CHANGED_AT_FIELD = "opted_out_changed_at"
+OPT_OUT_FIELDS = (OPTED_OUT_FIELD, OPTED_OUT_CHANGED_AT_FIELD)
 
 
 # A bulk import asks for each address's key several times (validate, claim, plan against the
@@ -41,6 +46,8 @@ class StoredProfile(TypedDict, total=False):
     details: dict[str, Any]
     worker: str
     sort_name: str
+    opted_out: bool
+    opted_out_changed_at: str
 
 
 class InvalidProfile(AppError, ValueError):
@@ -123,6 +130,11 @@ def validate_profile(profile: Mapping[str, Any], default_region: str) -> dict[st
     worker = profile.get("worker") or ""
     if not isinstance(worker, str):
         raise InvalidProfile(f"worker {worker!r} must be a worker identity", "worker")
+    if OPTED_OUT_FIELD in profile and not isinstance(profile[OPTED_OUT_FIELD], bool):
+        raise InvalidProfile(f"{OPTED_OUT_FIELD} {profile[OPTED_OUT_FIELD]!r} must be true or false", OPTED_OUT_FIELD)
+    if OPTED_OUT_CHANGED_AT_FIELD in profile and not isinstance(profile[OPTED_OUT_CHANGED_AT_FIELD], str):
+        raise InvalidProfile(f"{OPTED_OUT_CHANGED_AT_FIELD} {profile[OPTED_OUT_CHANGED_AT_FIELD]!r} must be a date and time (ISO 8601)",
+                             OPTED_OUT_CHANGED_AT_FIELD)
     clean = {key: value for key, value in profile.items() if key not in ("customer_id", SORT_FIELD)}
     clean["display_name"] = display_name.strip()
     clean[SORT_FIELD] = sort_name_of(display_name)
@@ -133,6 +145,13 @@ def validate_profile(profile: Mapping[str, Any], default_region: str) -> dict[st
         clean.pop("avatar", None)
     check_storable(clean)
     return clean
+
+
+def with_kept_opt_out(profile: Mapping[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`profile` plus the stored opt-out fields it does not name: an import or CRM sync that knows
+    nothing of opt-out must not undo a customer's STOP. Naming the fields (a data-tool column) sets them."""
+    kept = {name: stored[name] for name in OPT_OUT_FIELDS if stored and name in stored and name not in profile}
+    return {**profile, **kept}
 
 
 # --- what Firestore refuses ------------------------------------------------------------------

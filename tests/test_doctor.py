@@ -13,9 +13,9 @@ import pytest
 from tests.conftest import ACCOUNT_SID, PROJECT, ROOT, TWILIO_SPEC
 from tests.prism_form_arrays import PrismFormArrays
 from tests.served_function import ServedFunction
-from tests.twilio_standin import TwilioStandIn
 from tools import doctor, twilio_setup
 from tools.emulator import free_port
+from tools.twilio_sandbox import TwilioSandbox
 
 # Real Twilio auth tokens are 32 hex characters (the suite's shared token is not, on purpose).
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -42,7 +42,7 @@ def stop_function(function: ServedFunction) -> None:
 @pytest.fixture(scope="module")
 def account():
     """A Twilio stand-in for an account whose auth token looks like a real one."""
-    standin = TwilioStandIn(ACCOUNT_SID, TOKEN).start()
+    standin = TwilioSandbox(ACCOUNT_SID, TOKEN).start()
     yield standin
     standin.stop()
 
@@ -65,7 +65,7 @@ def healthy(function_url, account, store, settings_env):
     settings_env(TWILIO_AUTH_TOKEN=TOKEN, TWILIO_API_BASE_URL=account.base_url)
     account.reset()
     account.set_webhook_configuration(pre_webhook_url=function_url, post_webhook_url=function_url, method="POST",
-                                      filters=["onConversationAdd", "onParticipantAdded"], target="webhook")
+                                      filters=list(twilio_setup.REQUIRED_FILTERS), target="webhook")
     store.upsert("ada", ADA)
     return function_url
 
@@ -152,7 +152,7 @@ def test_missing_filters_fail_with_the_setup_command_which_fixes_them(healthy, a
     code, checks, _ = run_doctor(capsys, "--url", healthy, "--test-number", NUMBER)
     assert code == 1
     status, detail, fix = checks["webhook configuration"]
-    assert status == "FAIL" and "filters lack onConversationAdd, onParticipantAdded" in detail
+    assert status == "FAIL" and "filters lack onConversationAdd, onParticipantAdded, onMessageAdd, onMessageAdded" in detail
     assert fix == f"python -m tools.twilio_setup apply --url {healthy}"
 
     assert twilio_setup.main(["apply", "--url", healthy]) == 0  # the fix, as printed

@@ -58,11 +58,11 @@ def ada(store):
 # --- routing -----------------------------------------------------------------------------
 
 def test_unknown_event_type_answers_200_empty_and_warns(client, capsys):
-    response = signed_post(client, {"EventType": "onMessageAdd", "Body": "hi"})
+    response = signed_post(client, {"EventType": "onMessageUpdate", "Body": "hi"})
     assert response.status_code == 200
     assert response.get_json() == {}
     warnings = [line for line in json_logs(capsys.readouterr().out) if line["severity"] == "WARNING"]
-    assert len(warnings) == 1 and "onMessageAdd" in warnings[0]["message"]
+    assert len(warnings) == 1 and "onMessageUpdate" in warnings[0]["message"]
 
 
 def test_unknown_post_event_type_also_answers_200(client, capsys):

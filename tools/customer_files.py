@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from store.profiles import CHANNEL_TYPES, SORT_FIELD
+from store.profiles import CHANNEL_TYPES, OPTED_OUT_CHANGED_AT_FIELD, OPTED_OUT_FIELD, SORT_FIELD
 
 FORMATS = ("csv", "json", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -24,10 +24,13 @@ CHANNEL_COLUMNS = CHANNEL_TYPES
 VALUE_SEPARATOR = ";"
 # Cells holding JSON: links (array), details (object), extra (object of any other profile fields).
 JSON_COLUMNS = {"links": list, "details": dict, "extra": dict}
-CSV_COLUMNS = ("customer_id", "display_name", "avatar", "worker", *CHANNEL_COLUMNS, *JSON_COLUMNS)
+# The customer's opt-out (written by the webhook when they text STOP / START): true/false, and when.
+OPT_OUT_COLUMNS = (OPTED_OUT_FIELD, OPTED_OUT_CHANGED_AT_FIELD)
+CSV_COLUMNS = ("customer_id", "display_name", "avatar", "worker", *CHANNEL_COLUMNS, *JSON_COLUMNS, *OPT_OUT_COLUMNS)
 _PLAIN_FIELDS = ("display_name", "avatar", "worker")
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
 # Known profile fields in the order a person reads them; exports list any others after these.
-_FIELD_ORDER = ("customer_id", "display_name", "avatar", "worker", "channels", "links", "details")
+_FIELD_ORDER = ("customer_id", "display_name", "avatar", "worker", "channels", "links", "details", *OPT_OUT_COLUMNS)
 
 
 class FileError(ValueError):
@@ -144,6 +147,14 @@ def record_from_cells(cells: Mapping[str, str]) -> dict[str, Any]:
     for name, kind in JSON_COLUMNS.items():
         if cells.get(name, "").strip():
             record[name] = _json_cell(name, cells[name], kind)
+    # An empty cell leaves the stored opt-out as it is (the store keeps it); a value sets it.
+    flag = cells.get(OPTED_OUT_FIELD, "").strip().lower()
+    if flag:
+        if flag not in _TRUE + _FALSE:
+            raise ValueError(f"{OPTED_OUT_FIELD} must be true or false, got {cells[OPTED_OUT_FIELD].strip()!r}")
+        record[OPTED_OUT_FIELD] = flag in _TRUE
+    if cells.get(OPTED_OUT_CHANGED_AT_FIELD, "").strip():
+        record[OPTED_OUT_CHANGED_AT_FIELD] = cells[OPTED_OUT_CHANGED_AT_FIELD].strip()
     extra = record.pop("extra", {})
     clashes = sorted(set(extra) & {*_FIELD_ORDER, *CSV_COLUMNS, SORT_FIELD})
     if clashes:
@@ -277,6 +288,9 @@ def cells_of(record: Mapping[str, Any]) -> dict[str, str]:
         raise FileError(f"customer {cid!r}: field(s) {', '.join(sorted(set(extra) & set(CSV_COLUMNS)))} clash with CSV columns; "
                         "export with --format json")
     cells["extra"] = json.dumps(extra, ensure_ascii=False, default=str) if extra else ""
+    flag = record.get(OPTED_OUT_FIELD)
+    cells[OPTED_OUT_FIELD] = "" if flag is None else "true" if flag is True else "false" if flag is False else str(flag)
+    cells[OPTED_OUT_CHANGED_AT_FIELD] = _text(record.get(OPTED_OUT_CHANGED_AT_FIELD))
     cells = {name: neutralised(cell) for name, cell in cells.items()}
     too_long = [name for name, cell in cells.items() if len(cell) > csv.field_size_limit()]
     if too_long:

@@ -11,8 +11,8 @@ WARN) a `fix:` line; the exit code is 1 when anything failed (a warning alone do
 2. Firestore: reachable, the customer collections readable;
 3. composite indexes: those in firestore.indexes.json exist and are ready (not on the emulator);
 4. Twilio credentials: an authenticated GET of the Conversations webhook configuration;
-5. webhook configuration: pre- and post-event URL are --url, filters onConversationAdd and
-   onParticipantAdded, target webhook;
+5. webhook configuration: pre- and post-event URL are --url, the filters tools.twilio_setup
+   sets (onConversationAdd, onParticipantAdded, onMessageAdd, onMessageAdded), target webhook;
 6. a signed onConversationAdd for --test-number sent to --url answers 200 within Twilio's 5 s
    with the expected friendly_name: --expect-name, else the profile's display_name that this
    shell reads from Firestore for that number, else the number itself.
@@ -315,17 +315,13 @@ def check_synthetic(settings: Settings | None, url: str, number: str, expected: 
     if settings is None:
         return Result(INFO, name, "not sent: fix the environment first (the auth token signs it)")
     import requests
-    from twilio.request_validator import RequestValidator
 
-    from tools.send_sample import sample_params
+    from tools import signing, webhook_forms
 
-    params = sample_params("onConversationAdd", number, "", "")
-    params["AccountSid"] = settings.account_sid
-    signature = RequestValidator(settings.auth_token).compute_signature(url, params)
+    params = webhook_forms.conversation_add(number, account_sid=settings.account_sid)
     started = time.monotonic()
     try:
-        response = requests.post(url, data=params, headers={"X-Twilio-Signature": signature, "User-Agent": "frontline-doctor/1"},
-                                 timeout=2 * TWILIO_TIMEOUT_S)
+        response = signing.post_signed(url, params, settings.auth_token, timeout=2 * TWILIO_TIMEOUT_S, headers={"User-Agent": "frontline-doctor/1"})
     except requests.RequestException as error:
         return Result(FAIL, name, f"no answer from {url}: {type(error).__name__}",
                       "check --url; is the function deployed (gcloud functions describe) or running (make run)?")

@@ -1,14 +1,17 @@
-"""`make run`: the Firestore emulator, the sample customers, and the function on :8080.
+"""`make run`: the Firestore emulator, the sample customers, a Twilio sandbox, and the function on :8080.
 
 The emulator delivers every write to `customers/` to the Firestore trigger `customer_written`,
 served beside the webhook, as Eventarc does in production: a profile typed into the emulator
-by hand is indexed within a second. Everything it starts stops on Ctrl-C. Local runs use a
-`demo-` project id, so nothing can reach live data, and a local-only auth token unless
-TWILIO_AUTH_TOKEN is set.
+by hand is indexed within a second. Twilio REST calls go to a sandbox on 127.0.0.1
+(tools/twilio_sandbox.py, port --sandbox-port, default the function's + 1) holding a sample
+conversation, unless TWILIO_API_BASE_URL names another. Everything it starts stops on Ctrl-C.
+Local runs use a `demo-` project id, so nothing can reach live data, and a local-only auth
+token unless TWILIO_AUTH_TOKEN is set.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import signal
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from tools.emulator import Emulator, EmulatorUnavailable, free_port
 from tools.local_trigger import TriggerServer
+from tools.twilio_sandbox import TwilioSandbox, seed_sample_conversation
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DEFAULTS = {
@@ -27,8 +31,36 @@ LOCAL_DEFAULTS = {
 }
 
 
-def main() -> int:
-    port = int(os.environ.get("PORT", "8080"))
+def _start_sandbox(port: int) -> tuple[TwilioSandbox | None, str]:
+    """The Twilio sandbox with the sample conversation, and the URL REST calls go to (the sandbox,
+    unless TWILIO_API_BASE_URL already names somewhere else)."""
+    named = os.environ.get("TWILIO_API_BASE_URL", "").strip()
+    if named:
+        return None, named
+    sandbox = TwilioSandbox(os.environ["TWILIO_ACCOUNT_SID"], os.environ["TWILIO_AUTH_TOKEN"], port=port,
+                            log=lambda line: print(f"[twilio sandbox] {line}", flush=True)).start()
+    seed_sample_conversation(sandbox)
+    os.environ["TWILIO_API_BASE_URL"] = sandbox.base_url
+    # The sandbox knows the account SID and auth token only: REST with an API key would be refused.
+    os.environ.pop("TWILIO_API_KEY", None)
+    os.environ.pop("TWILIO_API_SECRET", None)
+    return sandbox, sandbox.base_url
+
+
+def _stop_on_signal(_signum: int, _frame: object) -> None:
+    # SIGTERM (an IDE's stop button, `timeout`, systemd) and SIGHUP (terminal closed) clean up as Ctrl-C
+    # does: the function runs in its own session and would otherwise outlive this process.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
+    parser = argparse.ArgumentParser(prog="python -m tools.run_local", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")), help="the function's port (default $PORT or 8080)")
+    parser.add_argument("--sandbox-port", type=int, default=None, help="the Twilio sandbox's port (default: the function's + 1)")
+    args = parser.parse_args(argv)
+    port = args.port
     for name, value in LOCAL_DEFAULTS.items():
         os.environ.setdefault(name, value)
     project = os.environ["GOOGLE_CLOUD_PROJECT"]
@@ -43,7 +75,7 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 1
     os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host_port
-    server = trigger = None
+    server = trigger = sandbox = None
     try:
         trigger = _serve_trigger(emulator)
         from tools.customers import import_file, import_frontline_samples
@@ -56,6 +88,8 @@ def main() -> int:
         workers, categories = import_frontline_samples(ROOT / "samples" / "workers.json", ROOT / "samples" / "templates.json")
         print(f"Firestore emulator on {emulator.host_port} (project {project}); loaded {count} sample customers, "
               f"{workers} workers, {categories} template categories")
+        sandbox, twilio_url = _start_sandbox(args.sandbox_port if args.sandbox_port is not None else port + 1)
+        print(f"Twilio REST calls go to {twilio_url}" + (" (the sandbox: one sample conversation, Ada texting in)" if sandbox else ""))
         server = subprocess.Popen(
             [sys.executable, "-m", "functions_framework", "--target", "frontline_webhook", "--source", str(ROOT / "main.py"),
              "--host", "127.0.0.1", "--port", str(port)],
@@ -65,7 +99,13 @@ def main() -> int:
         print(f"\nServing frontline_webhook on {url}  (Ctrl-C stops everything)\nTry it, in another terminal:\n")
         local_token = os.environ["TWILIO_AUTH_TOKEN"] == LOCAL_DEFAULTS["TWILIO_AUTH_TOKEN"]
         token_arg = LOCAL_DEFAULTS["TWILIO_AUTH_TOKEN"] if local_token else '"$TWILIO_AUTH_TOKEN"'
-        print(f"  .venv/bin/python -m tools.send_sample --url {url} --address +15558675310 --token {token_arg}\n", flush=True)
+        from tools.send_sample import example_commands
+
+        for command in example_commands(url, token_arg, twilio_url):
+            print(f"  {command}")
+        print("\n  Opt-out: the first command with --event onMessageAdded --body STOP records Ada's STOP; --event onMessageAdd"
+              "\n  (her worker writing) is then refused; --event onMessageAdded --body START undoes it."
+              "\n  Every event and option: .venv/bin/python -m tools.send_sample --help\n", flush=True)
         print(_trigger_banner(trigger, emulator, url, token_arg), flush=True)
         return server.wait()
     except KeyboardInterrupt:
@@ -76,8 +116,10 @@ def main() -> int:
             server.wait(timeout=10)
         if trigger:
             trigger.stop()
+        if sandbox is not None:
+            sandbox.stop()
         emulator.stop()
-        print("stopped the functions and the Firestore emulator")
+        print("stopped the functions, the Twilio sandbox and the Firestore emulator")
 
 
 def _serve_trigger(emulator: Emulator) -> TriggerServer | None:
