@@ -8,10 +8,14 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from handlers.conversation_shapes import (
+    MAX_FRIENDLY_NAME,
+    MAX_NAMES_IN_GROUP,
     PROFILE_ATTRIBUTE_KEYS,
     GroupAddress,
     conversation_add_reply,
     customer_address,
+    group_friendly_name,
+    group_members,
     is_customer_participant,
     merge_participant_attributes,
     parse_attributes,
@@ -165,3 +169,60 @@ def test_a_customer_participant_has_an_address_and_no_identity():
     assert not is_customer_participant(form("+15558675310", Identity="joe"))
     assert not is_customer_participant(MultiDict([("Identity", "joe")]))
     assert not is_customer_participant(MultiDict())
+
+
+# --- Group MMS: who is in the group, and the conversation's name -------------------------------------
+
+
+@pytest.mark.parametrize("raw, members", [
+    ("+15558675310,+15550001111", ["+15558675310", "+15550001111"]),
+    (' ["+15558675310", "+15550001111"] ', ["+15558675310", "+15550001111"]),
+    ("[+15558675310, +15550001111]", ["+15558675310", "+15550001111"]),  # Twilio's bracketed form is not JSON
+    ('["+15558675310", 7, null, "", " +15550001111 "]', ["+15558675310", "+15550001111"]),
+    ('[" \\"+15558675310\\" "]', ["+15558675310"]),
+    ("+15558675310, ,+15550001111,+15558675310", ["+15558675310", "+15550001111"]),
+    ('{"a": 1}', ['{"a": 1}']),
+    ("[", []),
+    ("[[", []),
+])
+def test_group_members(raw, members):
+    assert group_members(GroupAddress(raw)) == members
+
+
+ANN = CustomerCard("ann", "Ann")
+BOB = CustomerCard("bob", "Bob")
+
+
+def test_a_group_is_named_known_customers_first_then_the_other_addresses():
+    cards = {"+15550000001": None, "+15550000002": ANN, "+15550000003": BOB}
+    assert group_friendly_name(["+15550000001", "+15550000002", "+15550000003"], cards) == "Ann, Bob, +15550000001"
+
+
+def test_a_customer_on_two_addresses_is_named_once():
+    assert group_friendly_name(["a", "b", "c"], {"a": ANN, "b": CustomerCard("ann", "Ann (work)"), "c": BOB}) == "Ann, Bob"
+
+
+def test_more_than_three_names_end_with_how_many_more():
+    members = ["a", "b", "c", "d", "e"]
+    assert MAX_NAMES_IN_GROUP == 3
+    assert group_friendly_name(members, {"a": ANN}) == "Ann, b, c, +2 more"
+    assert group_friendly_name(members[:4], {"a": ANN}) == "Ann, b, c, +1 more"
+    assert group_friendly_name(members[:3], {"a": ANN}) == "Ann, b, c"
+
+
+def test_a_group_with_nobody_known_has_no_name():
+    assert group_friendly_name(["a", "b"], {"a": None}) is None
+    assert group_friendly_name(["a", "b"], {"a": CustomerCard("ann", "")}) is None
+    assert group_friendly_name([], {}) is None
+
+
+def test_a_customer_without_a_name_is_shown_by_address():
+    assert group_friendly_name(["a", "b"], {"a": CustomerCard("x", ""), "b": BOB}) == "Bob, a"
+
+
+def test_a_group_name_is_cut_to_twilios_limit():
+    assert MAX_FRIENDLY_NAME == 256
+    exactly = CustomerCard("ann", "A" * 256)
+    assert group_friendly_name(["a"], {"a": exactly}) == "A" * 256
+    longer = group_friendly_name(["a", "b"], {"a": CustomerCard("ann", "A" * 300)})
+    assert longer == "A" * 255 + "…" and len(longer) == 256

@@ -10,6 +10,7 @@ from handlers.frontline_shapes import (
     MAX_PAGE_SIZE,
     customer_details,
     customer_summary,
+    details_with_opt_out,
     is_approved,
     is_visible,
     page_size_of,
@@ -150,6 +151,37 @@ def test_details_of_a_console_edit_show_only_what_has_the_right_shape():
     assert customer_details("ada", {"display_name": "Ada", "channels": "+15558675310", "links": [7, {"value": "https://x"}]})["links"] == \
         [{"value": "https://x"}]
     assert customer_details("ada", {"display_name": "Ada", "channels": "+15558675310"})["channels"] == []
+
+
+NOTE = "Opted out of messages{on} (texted STOP): messages to them are refused until they text START."
+
+
+def test_an_opted_out_customers_details_lead_with_it_and_keep_the_notes():
+    profile = {"details": {"title": "Notes", "content": "  Prefers SMS.  ", "extra": 1}, "opted_out": True,
+               "opted_out_changed_at": "2026-11-26T12:00:00Z"}
+    assert details_with_opt_out(profile) == {"title": "Notes", "content": NOTE.format(on=" on 2026-11-26") + "\n\nPrefers SMS.", "extra": 1}
+    assert profile["details"]["content"] == "  Prefers SMS.  "  # the stored profile is not changed
+
+
+@pytest.mark.parametrize("details", [None, {}, {"title": "", "content": "  "}, ["not", "a", "map"]])
+def test_an_opted_out_customer_without_notes_gets_a_title_and_the_note_alone(details):
+    assert details_with_opt_out({"details": details, "opted_out": True}) == {"title": "Opted out", "content": NOTE.format(on="")}
+
+
+@pytest.mark.parametrize("changed_at", [None, "", "  ", 20261126])
+def test_without_a_stored_time_the_note_says_no_date(changed_at):
+    assert details_with_opt_out({"opted_out": True, "opted_out_changed_at": changed_at})["content"] == NOTE.format(on="")
+
+
+@pytest.mark.parametrize("flag", [False, None, "true", 1])
+def test_details_are_as_stored_unless_opted_out_is_true(flag):
+    profile = {"details": {"title": "Notes", "content": "x"}, "opted_out": flag}
+    assert details_with_opt_out(profile) == {"title": "Notes", "content": "x"}
+    assert customer_details("ada", profile)["details"] == {"title": "Notes", "content": "x"}
+
+
+def test_customer_details_carry_the_opt_out_note():
+    assert customer_details("ada", {"display_name": "Ada", "opted_out": True})["details"] == {"title": "Opted out", "content": NOTE.format(on="")}
 
 
 def test_details_are_copies():

@@ -25,6 +25,7 @@ from store.profiles import (
     storage_size,
     stored_index_keys,
     validate_profile,
+    with_kept_opt_out,
 )
 
 GOOD = {
@@ -188,6 +189,33 @@ def test_links_must_be_objects_with_an_https_url(link):
 @pytest.mark.parametrize("worker", [42, ["joe"], {"identity": "joe"}])
 def test_worker_must_be_text(worker):
     assert reason({**GOOD, "worker": worker}) == ("worker", f"worker {worker!r} must be a worker identity")
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_the_opt_out_fields_are_kept_when_they_have_their_types(flag):
+    clean = validate_profile({**GOOD, "opted_out": flag, "opted_out_changed_at": "2026-11-26T12:00:00Z"}, "US")
+    assert (clean["opted_out"], clean["opted_out_changed_at"]) == (flag, "2026-11-26T12:00:00Z")
+
+
+@pytest.mark.parametrize("value", ["true", 1, 0, None])
+def test_opted_out_must_be_true_or_false(value):
+    assert reason({**GOOD, "opted_out": value}) == ("opted_out", f"opted_out {value!r} must be true or false")
+
+
+@pytest.mark.parametrize("value", [20261126, None, True])
+def test_the_opt_out_time_must_be_text(value):
+    assert reason({**GOOD, "opted_out_changed_at": value}) == \
+        ("opted_out_changed_at", f"opted_out_changed_at {value!r} must be a date and time (ISO 8601)")
+
+
+def test_a_write_that_does_not_name_the_opt_out_keeps_the_stored_one():
+    stored = {"display_name": "Ada", "opted_out": True, "opted_out_changed_at": "2026-11-26T12:00:00Z", "worker": "joe"}
+    assert with_kept_opt_out({"display_name": "Ada L."}, stored) == {"display_name": "Ada L.", "opted_out": True, "opted_out_changed_at": "2026-11-26T12:00:00Z"}
+    assert with_kept_opt_out({"display_name": "Ada", "opted_out": False}, stored) == \
+        {"display_name": "Ada", "opted_out": False, "opted_out_changed_at": "2026-11-26T12:00:00Z"}
+    assert with_kept_opt_out({"display_name": "Ada"}, {"display_name": "Ada", "opted_out": True}) == {"display_name": "Ada", "opted_out": True}
+    assert with_kept_opt_out({"display_name": "Ada"}, None) == {"display_name": "Ada"}
+    assert with_kept_opt_out({"display_name": "Ada"}, {}) == {"display_name": "Ada"}
 
 
 def test_the_first_problem_is_the_one_named():
