@@ -6,15 +6,20 @@ BENCH_STAMP := $(VENV)/.bench-installed
 NODE_STAMP := node_modules/.package-lock.json
 DEPLOY_ENV ?= deploy.env
 
-.PHONY: run test install clean deploy deploy-dry bench
+.PHONY: run test lint install clean deploy deploy-dry bench
 
 ## run: the function on http://127.0.0.1:8080 with the Firestore emulator and sample customers
 run: $(STAMP)
 	$(PY) -m tools.run_local
 
-## test: the whole suite against the real emulator, a Twilio stand-in and Prism
-test: $(STAMP) $(NODE_STAMP)
+## test: lint and types (pyproject.toml), then the whole suite against the real emulator, a Twilio stand-in and Prism
+test: lint $(NODE_STAMP)
 	$(PY) -m pytest
+
+## lint: ruff over the whole tree, mypy over the deployed code and tools (settings in pyproject.toml)
+lint: $(STAMP)
+	$(PY) -m ruff check --quiet .
+	$(PY) -m mypy
 
 ## deploy: gcloud functions deploy, with the settings in $(DEPLOY_ENV) (see deploy.env.example)
 deploy:
@@ -45,4 +50,4 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules .local .pytest_cache
+	rm -rf $(VENV) node_modules .local .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Request, Response
 
 from handlers import conversations, crm, outgoing, routing, templates
+from handlers.form import Form
 from runtime import logs
 from runtime.config import ConfigError, log_level_from_environ, settings
 from runtime.deadline import Deadline
@@ -23,7 +24,7 @@ from runtime.errors import AppError, BadRequest, UnsupportedLocation
 from web.gate import Admitted, admit
 from web.replies import Reply, reject
 
-Handler = Callable[[Any, Deadline], Any]
+Handler = Callable[[Form, Deadline], Any]
 
 WEBHOOK_TARGET = "frontline_webhook"
 
@@ -55,7 +56,7 @@ def _trace(request: Request) -> str | None:
     return f"projects/{project}/traces/{trace_id}" if trace_id and project else None
 
 
-def _route_conversations(params: Any, deadline: Deadline) -> Any:
+def _route_conversations(params: Form, deadline: Deadline) -> Any:
     event_type = params.get("EventType", "").strip()
     if not event_type:
         raise BadRequest("missing required field: EventType")
@@ -66,7 +67,7 @@ def _route_conversations(params: Any, deadline: Deadline) -> Any:
     return handler(params, deadline)
 
 
-def _route_location(params: Any, handlers: Mapping[str, Handler], deadline: Deadline) -> Any:
+def _route_location(params: Form, handlers: Mapping[str, Handler], deadline: Deadline) -> Any:
     location = params.get("Location", "").strip()
     if not location:
         raise BadRequest("missing required field: Location")
@@ -76,7 +77,7 @@ def _route_location(params: Any, handlers: Mapping[str, Handler], deadline: Dead
     return handler(params, deadline)
 
 
-def _route(params: Any, path: str, deadline: Deadline) -> Any:
+def _route(params: Form, path: str, deadline: Deadline) -> Any:
     family = path.rstrip("/").rsplit("/", 1)[-1]
     if family == "routing":
         return routing.route_conversation(params, deadline)
@@ -89,7 +90,7 @@ def _route(params: Any, path: str, deadline: Deadline) -> Any:
     raise BadRequest("request has neither EventType nor Location")
 
 
-def _handle(params: Any, path: str, deadline: Deadline) -> Reply:
+def _handle(params: Form, path: str, deadline: Deadline) -> Reply:
     event_type = params.get("EventType", "")
     logs.add_request_fields(event_type=event_type or params.get("Location"))
     try:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.form import Form
 from store.profiles import CustomerCard
 
 PROFILE_ATTRIBUTE_KEYS = ("customer_id", "display_name", "avatar")
@@ -15,7 +16,7 @@ class GroupAddress(str):
     """A Group MMS address list: it names several people, so it never matches one customer."""
 
 
-def customer_address(form: Any) -> str | None:
+def customer_address(form: Form) -> str | None:
     """The customer's address from `MessagingBinding.Address`, a GroupAddress for a list, or None."""
     values = [v for v in form.getlist("MessagingBinding.Address") if v.strip()]
     if not values:
@@ -28,7 +29,7 @@ def customer_address(form: Any) -> str | None:
     return value
 
 
-def is_customer_participant(form: Any) -> bool:
+def is_customer_participant(form: Form) -> bool:
     return customer_address(form) is not None and not (form.get("Identity") or "").strip()
 
 

@@ -7,7 +7,6 @@ ends in a 200 with the best answer we have by the deadline.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from gateways import twilio_rest
 from handlers.conversation_shapes import (
@@ -18,6 +17,7 @@ from handlers.conversation_shapes import (
     merge_participant_attributes,
     parse_attributes,
 )
+from handlers.form import Form
 from runtime import logs
 from runtime.config import settings
 from runtime.deadline import Deadline
@@ -35,7 +35,7 @@ def _names_one_customer(address: str) -> bool:
     return True
 
 
-def on_conversation_add(form: Any, deadline: Deadline) -> dict[str, str]:
+def on_conversation_add(form: Form, deadline: Deadline) -> dict[str, str]:
     address = customer_address(form)
     if address is None:
         logs.info("no customer address; conversation created unchanged")
@@ -51,7 +51,7 @@ def on_conversation_add(form: Any, deadline: Deadline) -> dict[str, str]:
     return conversation_add_reply(address, card, form.get("Attributes"))
 
 
-def _required_sids(form: Any) -> tuple[str, str]:
+def _required_sids(form: Form) -> tuple[str, str]:
     conversation_sid, participant_sid = form.get("ConversationSid", "").strip(), form.get("ParticipantSid", "").strip()
     missing = [name for name, value in (("ConversationSid", conversation_sid), ("ParticipantSid", participant_sid)) if not value]
     if missing:
@@ -59,11 +59,11 @@ def _required_sids(form: Any) -> tuple[str, str]:
     return conversation_sid, participant_sid
 
 
-def on_participant_added(form: Any, deadline: Deadline) -> dict[str, str]:
-    if not is_customer_participant(form):
+def on_participant_added(form: Form, deadline: Deadline) -> dict[str, str]:
+    address = customer_address(form)
+    if address is None or not is_customer_participant(form):
         logs.info("not a customer participant; nothing to write")
         return {}
-    address = customer_address(form)
     one_customer = _names_one_customer(address)
     conversation_sid, participant_sid = _required_sids(form)
     if not one_customer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.form import Form
 from handlers.frontline_shapes import customer_details, customer_summary, is_visible, page_size_of, required
 from runtime import logs
 from runtime.config import settings
@@ -14,7 +15,7 @@ from store.directory import Directory, default_directory
 from store.profiles import StoredProfile
 
 
-def get_customers_list(params: Any, deadline: Deadline) -> dict[str, Any]:
+def get_customers_list(params: Form, deadline: Deadline) -> dict[str, Any]:
     worker = required(params, "Worker")
     page_size = page_size_of(params.get("PageSize"))
     anchor = (params.get("Anchor") or "").strip() or None
@@ -32,7 +33,7 @@ def get_customers_list(params: Any, deadline: Deadline) -> dict[str, Any]:
     return {"objects": {"customers": [customer_summary(customer_id, profile) for customer_id, profile in page]}}
 
 
-def visible_customer(params: Any, directory: Directory) -> tuple[str, str, StoredProfile]:
+def visible_customer(params: Form, directory: Directory) -> tuple[str, str, StoredProfile]:
     """(worker, customer_id, profile) for the asking worker; UnknownCustomer or ForeignCustomer otherwise."""
     worker = required(params, "Worker")
     customer_id = required(params, "CustomerId")
@@ -44,7 +45,7 @@ def visible_customer(params: Any, directory: Directory) -> tuple[str, str, Store
     return worker, customer_id, profile
 
 
-def get_customer_details(params: Any, deadline: Deadline) -> dict[str, Any]:
+def get_customer_details(params: Form, deadline: Deadline) -> dict[str, Any]:
     _, customer_id, profile = visible_customer(params, default_directory(deadline))
     return {"objects": {"customer": customer_details(customer_id, profile)}}
 

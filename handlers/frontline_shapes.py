@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from handlers.form import Form
 from runtime.errors import BadRequest
+from store.profiles import StoredProfile
 
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
-def required(params: Any, name: str) -> str:
+def required(params: Form, name: str) -> str:
     value = (params.get(name) or "").strip()
     if not value:
         raise BadRequest(f"missing required field: {name}")
@@ -32,18 +34,18 @@ def page_size_of(raw: str | None) -> int:
     return min(size, MAX_PAGE_SIZE)
 
 
-def is_visible(profile: Mapping[str, Any], worker: str, unassigned_visible: bool) -> bool:
+def is_visible(profile: StoredProfile, worker: str, unassigned_visible: bool) -> bool:
     """A worker sees their own customers, and unassigned ones when the deployment shares them."""
     owner = profile.get("worker")
     owner = owner.strip() if isinstance(owner, str) else ""
     return owner == worker or (owner == "" and unassigned_visible)
 
 
-def customer_summary(customer_id: str, profile: Mapping[str, Any]) -> dict[str, Any]:
+def customer_summary(customer_id: str, profile: StoredProfile) -> dict[str, Any]:
     return {"customer_id": customer_id, "display_name": profile.get("display_name", ""), "avatar": profile.get("avatar")}
 
 
-def customer_details(customer_id: str, profile: Mapping[str, Any]) -> dict[str, Any]:
+def customer_details(customer_id: str, profile: StoredProfile) -> dict[str, Any]:
     return {
         **customer_summary(customer_id, profile),
         "channels": [{"type": c.get("type"), "value": c.get("value")} for c in profile.get("channels") or []],
@@ -65,7 +67,7 @@ def proxy_address(channel_type: str, worker: Mapping[str, Any], sms_number: str,
     return None
 
 
-def template_values(customer_id: str, customer: Mapping[str, Any], worker_identity: str, worker: Mapping[str, Any]) -> dict[str, str]:
+def template_values(customer_id: str, customer: StoredProfile, worker_identity: str, worker: Mapping[str, Any]) -> dict[str, str]:
     name = str(customer.get("display_name") or "")
     return {
         "Name": name,
@@ -87,7 +89,7 @@ def is_approved(flag: Any) -> bool:
     return flag is True
 
 
-def rendered_categories(categories: list[Mapping[str, Any]], values: Mapping[str, str]) -> list[dict[str, Any]]:
+def rendered_categories(categories: Sequence[Mapping[str, Any]], values: Mapping[str, str]) -> list[dict[str, Any]]:
     return [
         {
             "display_name": category.get("display_name", ""),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
 
+from handlers.form import Form
 from handlers.frontline_shapes import proxy_address, required
 from runtime.config import settings
 from runtime.deadline import Deadline
@@ -11,7 +11,7 @@ from runtime.errors import NoProxyAddress
 from store.directory import default_directory
 
 
-def get_proxy_address(params: Any, deadline: Deadline) -> dict[str, str]:
+def get_proxy_address(params: Form, deadline: Deadline) -> dict[str, str]:
     worker = required(params, "Worker")
     channel_type = required(params, "ChannelType")
     current = settings()

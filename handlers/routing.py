@@ -6,6 +6,7 @@ from typing import Any
 
 from gateways import twilio_rest
 from handlers.conversation_shapes import GroupAddress, customer_address
+from handlers.form import Form
 from handlers.frontline_shapes import required
 from runtime import logs
 from runtime.config import settings
@@ -29,7 +30,7 @@ def _worker_for(address: str | None, deadline: Deadline) -> str:
     return settings().default_worker
 
 
-def route_conversation(params: Any, deadline: Deadline) -> dict[str, Any]:
+def route_conversation(params: Form, deadline: Deadline) -> dict[str, Any]:
     conversation_sid = required(params, "ConversationSid")
     address = customer_address(params)
     logs.add_request_fields(address=logs.mask_address(address or ""))

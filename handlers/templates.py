@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.crm import visible_customer
+from handlers.form import Form
 from handlers.frontline_shapes import rendered_categories, template_values
 from runtime.deadline import Deadline
 from store.directory import default_directory
 
 
-def get_templates(params: Any, deadline: Deadline) -> list[dict[str, Any]]:
+def get_templates(params: Form, deadline: Deadline) -> list[dict[str, Any]]:
     # The same 404/403 as the details callback: templates carry the customer's name.
     directory = default_directory(deadline)
     worker, customer_id, customer = visible_customer(params, directory)

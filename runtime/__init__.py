@@ -1,1 +1,1 @@
-"""Process-wide plumbing shared by every layer: configuration, logging, deadlines."""
+"""Process-wide plumbing shared by every layer: configuration, our error hierarchy, logging, deadlines."""

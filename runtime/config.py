@@ -1,7 +1,9 @@
 """Every environment variable the function reads, in one place.
 
-`settings()` validates the webhook's once; a missing required variable is a start-up error
-that names it, so a bad deploy fails loudly instead of answering 403 to every webhook.
+`settings()` validates the webhook's once; a missing required variable or a malformed
+`PUBLIC_URL` is a start-up error that names it, so a bad deploy fails loudly instead of
+answering 403 to every webhook. `format_problems()` holds the shape rules of Twilio's
+identifiers too, which `tools/doctor.py` reports.
 `store_settings()` is the Firestore part alone: the data tools and the Firestore trigger
 need no Twilio credentials.
 """
@@ -10,12 +12,15 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 TWILIO_API_DEFAULT_BASE_URL = "https://conversations.twilio.com"
 
-# name -> (required, default, what it is for); the README's configuration table lists the same.
+# name -> (required, default, what it is for); the README's configuration table lists the same
+# names (tests/test_readme.py checks it), with more to say about each.
 VARIABLES: dict[str, tuple[bool, str, str]] = {
     "TWILIO_AUTH_TOKEN": (True, "", "Verifies X-Twilio-Signature; REST auth unless an API key is set"),
     "TWILIO_ACCOUNT_SID": (True, "", "Account for REST calls (AC...)"),
@@ -42,6 +47,51 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 class ConfigError(RuntimeError):
     """The environment cannot run the function; the message names what to fix."""
+
+
+ACCOUNT_SID_FORMAT = re.compile(r"^AC[0-9a-fA-F]{32}$")
+API_KEY_FORMAT = re.compile(r"^SK[0-9a-fA-F]{32}$")
+AUTH_TOKEN_FORMAT = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def public_url_problem(value: str) -> str | None:
+    """Why `value` cannot be the URL Twilio signs (Twilio calls an absolute http(s) URL, and the
+    request's own path and query are added to it), or None; an unset PUBLIC_URL is fine."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    try:
+        _ = parts.port  # parsing it is the check: `host:abc` raises
+    except ValueError:
+        return "PUBLIC_URL has a port that is not a number from 0 to 65535"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "PUBLIC_URL is not an absolute http(s) URL"
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        return "PUBLIC_URL has a query or fragment (the request's own query is added to it)"
+    return None
+
+
+def format_problems(values: Mapping[str, str]) -> dict[str, str]:
+    """Malformed settings among `values` (stripped, unset ones ""), by variable name.
+
+    Only PUBLIC_URL's stops the webhook at start-up: local runs and tests use a stand-in with
+    tokens of any shape, while a real account's SID, key and token always have these shapes,
+    so the doctor reports them against real Twilio. Messages never quote a token.
+    """
+    problems: dict[str, str] = {}
+    sid = values.get("TWILIO_ACCOUNT_SID", "")
+    if sid and not ACCOUNT_SID_FORMAT.match(sid):
+        problems["TWILIO_ACCOUNT_SID"] = f"TWILIO_ACCOUNT_SID is not AC followed by 32 hex characters ({len(sid)} characters)"
+    token = values.get("TWILIO_AUTH_TOKEN", "")
+    if token and not AUTH_TOKEN_FORMAT.match(token):
+        problems["TWILIO_AUTH_TOKEN"] = f"TWILIO_AUTH_TOKEN is not 32 hex characters ({len(token)} characters)"
+    key = values.get("TWILIO_API_KEY", "")
+    if key and not API_KEY_FORMAT.match(key):
+        problems["TWILIO_API_KEY"] = "TWILIO_API_KEY is not SK followed by 32 hex characters"
+    url_problem = public_url_problem(values.get("PUBLIC_URL", ""))
+    if url_problem:
+        problems["PUBLIC_URL"] = url_problem
+    return problems
 
 
 @dataclass(frozen=True)
@@ -141,6 +191,9 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         raise ConfigError("missing required environment variable(s): " + ", ".join(missing))
     if bool(values["TWILIO_API_KEY"]) != bool(values["TWILIO_API_SECRET"]):
         raise ConfigError("TWILIO_API_KEY and TWILIO_API_SECRET must be set together")
+    url_problem = public_url_problem(values["PUBLIC_URL"])
+    if url_problem:
+        raise ConfigError(url_problem)
     deadline = _positive_number("WEBHOOK_DEADLINE_S", values["WEBHOOK_DEADLINE_S"], float)
     if deadline >= 5:
         raise ConfigError("WEBHOOK_DEADLINE_S must be under 5 (Twilio's webhook timeout)")

@@ -267,7 +267,7 @@ class CustomerStore:
         if not refs:
             return {}
         reader = transaction.get_all(refs) if transaction is not None else self._db.get_all(refs)
-        return {snapshot.id: snapshot.to_dict() for snapshot in reader if snapshot.exists}
+        return {snapshot.id: snapshot.to_dict() or {} for snapshot in reader if snapshot.exists}
 
     def _plan(self, item: _Item, old: dict[str, Any] | None, entries: Mapping[str, Mapping[str, Any]]) -> _Plan:
         cid = item.customer_id
@@ -288,11 +288,11 @@ class CustomerStore:
     def profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every stored profile as (customer_id, data), by id."""
         for snapshot in self._db.collection(self._customers).stream():
-            yield snapshot.id, snapshot.to_dict()
+            yield snapshot.id, snapshot.to_dict() or {}
 
     def index_entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for snapshot in self._db.collection(ADDRESS_INDEX_COLLECTION).stream():
-            yield snapshot.id, snapshot.to_dict()
+            yield snapshot.id, snapshot.to_dict() or {}
 
     def apply_repair(self, repair: IndexRepair) -> int:
         """Write an audit's repairs in batches of at most 500; returns the number of writes.
@@ -301,9 +301,9 @@ class CustomerStore:
         for a quiet moment; a later `check` shows anything a concurrent writer changed meanwhile.
         Profile fixes are field updates, so they never overwrite a field the audit did not judge.
         """
-        writes: list[tuple[str, DocumentReference, dict[str, Any] | None]] = []
+        writes: list[tuple[str, DocumentReference, dict[str, Any]]] = []
         writes += [("set", self._index_ref(key), data) for key, data in repair.index_sets.items()]
-        writes += [("delete", self._index_ref(key), None) for key in repair.index_deletes]
+        writes += [("delete", self._index_ref(key), {}) for key in repair.index_deletes]
         writes += [("update", self._customer_ref(cid), fields) for cid, fields in repair.profile_updates.items()]
         for start in range(0, len(writes), MAX_WRITES_PER_COMMIT):
             batch = self._db.batch()

@@ -7,7 +7,7 @@ request's deadline and fails as `StoreUnavailable`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from runtime.config import store_settings
 from store.addresses import is_document_id
@@ -78,19 +78,19 @@ class Directory:
             return None  # no document can have that id: unknown, not a Firestore error
         with store_errors("customer read", self._deadline):
             snapshot = self._db.collection(self._customers).document(customer_id).get(**call_options(self._deadline))
-        return snapshot.to_dict() if snapshot.exists else None
+        return cast(StoredProfile, snapshot.to_dict() or {}) if snapshot.exists else None
 
     def worker(self, identity: str) -> dict[str, Any]:
         if not is_document_id(identity):
             return {}
         with store_errors("worker read", self._deadline):
             snapshot = self._db.collection(WORKERS_COLLECTION).document(identity).get(**call_options(self._deadline))
-        return snapshot.to_dict() if snapshot.exists else {}
+        return (snapshot.to_dict() or {}) if snapshot.exists else {}
 
     def template_categories(self) -> list[dict[str, Any]]:
         """Every category, by its `order` field, then by id: a handful of documents, read whole."""
         with store_errors("template read", self._deadline):
-            categories = [(snapshot.id, snapshot.to_dict())
+            categories = [(snapshot.id, snapshot.to_dict() or {})
                           for snapshot in self._db.collection(TEMPLATES_COLLECTION).stream(**call_options(self._deadline))]
         categories.sort(key=lambda item: (item[1].get("order", 0), item[0]))
         return [data for _, data in categories]

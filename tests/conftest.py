@@ -177,3 +177,36 @@ def prism():
     yield base_url
     process.terminate()
     process.wait(timeout=10)
+
+
+# --- the Frontline callback tests' people, workers and templates (data in frontline_people.py) ---
+
+@pytest.fixture()
+def people(store):
+    from tests.frontline_people import ADA, ADALINE_OF_BOB, ADAM, GRACE, KATHERINE_UNASSIGNED
+
+    store.upsert("ada", ADA)
+    store.upsert("adam", ADAM)
+    store.upsert("adaline", ADALINE_OF_BOB)
+    store.upsert("grace", GRACE)
+    store.upsert("katherine", KATHERINE_UNASSIGNED)
+    return store
+
+
+@pytest.fixture()
+def workers(db):
+    from store.directory import save_worker
+    from tests.frontline_people import ALICE, BOB
+
+    save_worker(db, ALICE, {"identity": ALICE, "display_name": "Alice Example", "sms_number": "+15005550006",
+                            "whatsapp_number": "+15005550007"})
+    save_worker(db, BOB, {"identity": BOB, "display_name": "Bob Example"})
+
+
+@pytest.fixture()
+def templates(db):
+    from store.directory import save_template_category
+    from tests.frontline_people import TEMPLATE_CATEGORIES
+
+    for category_id, category in TEMPLATE_CATEGORIES:
+        save_template_category(db, category_id, category)

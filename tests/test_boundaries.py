@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import CONVERSATION_SID, ROOT, json_logs, signed_post
 from tests.test_conversation_add import BlackHole
-from tests.test_frontline_callbacks import ALICE, CAROL, route
+from tests.frontline_people import ALICE, CAROL, route
 
 # What each layer may import from outside itself: handlers see our own modules only.
 FORBIDDEN_IN_HANDLERS = ("web", "flask", "werkzeug", "google", "grpc", "twilio", "requests")

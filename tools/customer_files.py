@@ -239,8 +239,8 @@ def cells_of(record: Mapping[str, Any]) -> dict[str, str]:
 def _channel_values(customer_id: str, channels: list[Any], kind: str) -> list[str]:
     unknown = [c for c in channels if not isinstance(c, Mapping) or c.get("type") not in CHANNEL_COLUMNS]
     if unknown:
-        kind = unknown[0].get("type") if isinstance(unknown[0], Mapping) else unknown[0]
-        raise FileError(f"customer {customer_id!r}: channel type {kind!r} has no CSV column; export with --format json")
+        bad = unknown[0].get("type") if isinstance(unknown[0], Mapping) else unknown[0]
+        raise FileError(f"customer {customer_id!r}: channel type {bad!r} has no CSV column; export with --format json")
     values = [str(c.get("value") or "") for c in channels if c.get("type") == kind]
     if any(VALUE_SEPARATOR in value for value in values):
         raise FileError(f"customer {customer_id!r}: a {kind} value contains {VALUE_SEPARATOR!r}; export with --format json")

@@ -73,8 +73,8 @@ def check_rows(rows: Iterable[Row], default_region: str) -> tuple[list[CheckedRo
     checked: list[CheckedRow] = []
     problems: list[RowProblem] = []
     for row in rows:
-        if row.error is not None:
-            problems.append(RowProblem(row.line, row.error))
+        if row.record is None:  # a row is a record or an error
+            problems.append(RowProblem(row.line, row.error or "no record"))
             continue
         try:
             clean = validate_profile(row.record, default_region)

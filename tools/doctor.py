@@ -32,15 +32,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from runtime.config import VARIABLES, ConfigError, Settings, StoreSettings, from_environ, store_settings_from_environ
+from runtime.config import VARIABLES, ConfigError, Settings, StoreSettings, format_problems, from_environ, store_settings_from_environ
 from store.collections import ADDRESS_INDEX_COLLECTION
 from tools.twilio_setup import REQUIRED_FILTERS, TARGET, WebhookConfig, fetch_config, masked_account, twilio_problem, with_root_path
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEXES_FILE = ROOT / "firestore.indexes.json"
-ACCOUNT_SID_FORMAT = re.compile(r"^AC[0-9a-fA-F]{32}$")
-API_KEY_FORMAT = re.compile(r"^SK[0-9a-fA-F]{32}$")
-AUTH_TOKEN_FORMAT = re.compile(r"^[0-9a-fA-F]{32}$")
 TWILIO_TIMEOUT_S = 5.0
 # Twilio's magic test number: used when no --test-number is given, so the URL, the signature and
 # the answer's shape are still checked (the expected name is then the number itself).
@@ -64,6 +61,14 @@ class Result:
 
 # --- 1. environment ----------------------------------------------------------------------
 
+# What to do about each malformed setting that runtime.config.format_problems names.
+FORMAT_FIXES = {
+    "TWILIO_ACCOUNT_SID": "copy the Account SID from the Twilio console (Account → API keys & tokens)",
+    "TWILIO_AUTH_TOKEN": "copy the Auth Token (not an API key secret) from the Twilio console; check for quotes or a trailing newline in the secret",
+    "TWILIO_API_KEY": "TWILIO_API_KEY is the API key's SID (SK...), TWILIO_API_SECRET its secret",
+    "PUBLIC_URL": "set PUBLIC_URL to the exact URL Twilio calls (https://...), or unset it",
+}
+
 
 def check_environment(environ: Mapping[str, str]) -> tuple[Result, Settings | None]:
     value = {name: environ.get(name, "").strip() for name in VARIABLES}
@@ -74,30 +79,17 @@ def check_environment(environ: Mapping[str, str]) -> tuple[Result, Settings | No
         problems.append("not set: " + ", ".join(missing))
         fixes.append("set them here and on the function (gcloud functions deploy ... --set-env-vars TWILIO_ACCOUNT_SID=AC... "
                      "--set-secrets TWILIO_AUTH_TOKEN=twilio-auth-token:latest)")
-    sid = value["TWILIO_ACCOUNT_SID"]
-    if sid and not ACCOUNT_SID_FORMAT.match(sid):
-        problems.append(f"TWILIO_ACCOUNT_SID is not AC followed by 32 hex characters ({len(sid)} characters)")
-        fixes.append("copy the Account SID from the Twilio console (Account → API keys & tokens)")
-    token = value["TWILIO_AUTH_TOKEN"]
-    if token and not AUTH_TOKEN_FORMAT.match(token):
-        # Never print the token itself, not even a part of it.
-        problems.append(f"TWILIO_AUTH_TOKEN is not 32 hex characters ({len(token)} characters)")
-        fixes.append("copy the Auth Token (not an API key secret) from the Twilio console; check for quotes or a trailing newline in the secret")
-    key = value["TWILIO_API_KEY"]
-    if key and not API_KEY_FORMAT.match(key):
-        problems.append("TWILIO_API_KEY is not SK followed by 32 hex characters")
-        fixes.append("TWILIO_API_KEY is the API key's SID (SK...), TWILIO_API_SECRET its secret")
-    public_url = value["PUBLIC_URL"]
-    if public_url and (urlsplit(public_url).scheme not in ("http", "https") or not urlsplit(public_url).netloc):
-        problems.append("PUBLIC_URL is not an absolute URL")
-        fixes.append("set PUBLIC_URL to the exact URL Twilio calls (https://...), or unset it")
+    malformed = format_problems(value)
+    problems += malformed.values()
+    fixes += [FORMAT_FIXES[name] for name in malformed]
     settings = None
     if not missing:
         try:
             settings = from_environ(environ)
         except ConfigError as error:
-            problems.append(str(error))
-            fixes.append("see the Configuration table in README.md")
+            if str(error) not in problems:  # a malformed PUBLIC_URL is already reported above, with its fix
+                problems.append(str(error))
+                fixes.append("see the Configuration table in README.md")
     if problems:
         return Result(FAIL, "environment", "; ".join(problems), "; ".join(dict.fromkeys(fixes))), settings
     assert settings is not None

@@ -6,8 +6,9 @@ the bytes we read before refusing it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import MultiDict
@@ -16,16 +17,21 @@ from runtime.config import Settings
 from web.replies import Reply, reject
 from web.signature import is_signed_by_twilio
 
+if TYPE_CHECKING:
+    from flask import Request
+
 ALLOWED_METHODS = ("POST", "GET")
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
 class Admitted:
-    params: MultiDict
+    """The form of a request that passed every check: what handlers receive (`handlers.form.Form`)."""
+
+    params: MultiDict[str, str]
 
 
-def _read_body(request: Any, limit: int) -> bytes | None:
+def _read_body(request: Request, limit: int) -> bytes | None:
     """The body, or None when it is over `limit` bytes (read at most limit + 1 to know)."""
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -34,15 +40,15 @@ def _read_body(request: Any, limit: int) -> bytes | None:
     return None if len(body) > limit else body
 
 
-def _is_form(request: Any) -> bool:
+def _is_form(request: Request) -> bool:
     return (request.mimetype or FORM_CONTENT_TYPE) == FORM_CONTENT_TYPE
 
 
-def _form_params(body: bytes) -> MultiDict:
+def _form_params(body: bytes) -> MultiDict[str, str]:
     return MultiDict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
-def admit(request: Any, settings: Settings) -> Admitted | Reply:
+def admit(request: Request, settings: Settings) -> Admitted | Reply:
     if request.method not in ALLOWED_METHODS:
         return reject(405, f"method {request.method} not allowed; use POST or GET", Allow=", ".join(ALLOWED_METHODS))
     body = _read_body(request, settings.max_body_bytes)
@@ -50,9 +56,10 @@ def admit(request: Any, settings: Settings) -> Admitted | Reply:
         return reject(413, f"request body over {settings.max_body_bytes} bytes")
     if request.method == "GET":
         # Twilio signs a GET by its URL alone; the parameters are in the query string.
-        signed, params = {}, MultiDict(parse_qsl(request.query_string.decode("utf-8", errors="replace"), keep_blank_values=True))
+        signed: Mapping[str, str] = {}
+        params = MultiDict(parse_qsl(request.query_string.decode("utf-8", errors="replace"), keep_blank_values=True))
     else:
-        params = _form_params(body) if _is_form(request) else MultiDict()
+        params = _form_params(body) if _is_form(request) else MultiDict[str, str]()
         signed = params
     if not request.headers.get("X-Twilio-Signature"):
         return reject(403, "missing X-Twilio-Signature header")
