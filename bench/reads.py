@@ -78,10 +78,10 @@ class ReadBench:
 
     # --- scenarios --------------------------------------------------------------------------
 
-    def _known(self, numbers: list[int], label: str, key: str) -> Scenario:
+    def _known(self, numbers: list[int], label: str, key: str, check: Callable[[int, Any], str | None] | None = None) -> Scenario:
         def requests(count: int) -> list[tuple[str, dict[str, str]]]:
             return [("/", conversation_add_form(customer_address(numbers[i % len(numbers)])[0])) for i in range(count)]
-        return Scenario(key, label, requests, _name_check(("Base Customer", "Customer")), lambda: requests(1)[0])
+        return Scenario(key, label, requests, check or _name_check(("Base Customer", "Customer")), lambda: requests(1)[0])
 
     def _fresh(self, known_order: list[int] | None) -> Scenario:
         """Every request an address the cached server has not seen: the next of `known_order`, or a new unknown one."""
@@ -138,7 +138,8 @@ class ReadBench:
         working_set, rest = numbers[:WORKING_SET], numbers[WORKING_SET:]
         hit = self._known(working_set, "onConversationAdd, cache hit", "reads_hit")
         miss = self._known(numbers, "onConversationAdd, cache off (a read each)", "reads_miss")
-        floor = self._known(numbers, "floor: functions-framework, no-op fn", "reads_floor")
+        floor = self._known(numbers, "floor: functions-framework, no-op fn", "reads_floor",
+                            lambda status, body: None if status == 200 and body == {} else "expected 200 {}")
         keys = [address_key(customer_address(n)[0]) or "" for n in rng.choices(numbers, k=plan.bare_samples)]
         seconds = max(2, plan.warm_seconds // 2)
         # Rows stay out of warm.rows (its plot knows only its own scenarios); the count bound is the warm one.
@@ -245,3 +246,68 @@ def print_report(results: list[dict[str, Any]]) -> None:
               f"{bare['p99_ms']:>8.2f}{bare['cpu_ms_per_call']:>8.3f}")
         for name in ("hit", "miss"):
             print(f"  {name} margin {seq[name]['margin_ms']:+.3f} ms (rounds {seq[name]['margins_ms']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Only this part of the bench: `python -m bench.reads [--quick]` (100 and 100,000 customers; --quick: 100 and 5,000)."""
+    import argparse
+    import json
+    import random
+
+    from bench import run
+
+    parser = argparse.ArgumentParser(prog="python -m bench.reads", description=main.__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    plan = run.QUICK if args.quick else run.Plan()
+    sizes = (min(plan.sizes), max(plan.sizes))
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "TWILIO_AUTH_TOKEN": run.AUTH_TOKEN, "TWILIO_ACCOUNT_SID": run.ACCOUNT_SID})
+    from tests.twilio_standin import TwilioStandIn
+    from tools.emulator import Emulator, free_port
+
+    emulator = Emulator(PROJECT, log_path=WORK_DIR / "emulator.log", host_port=f"127.0.0.1:{free_port()}")
+    standin = TwilioStandIn(run.ACCOUNT_SID, run.AUTH_TOKEN)
+    floor = reads = None
+    try:
+        emulator.start()
+        os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host_port
+        standin.start()
+        env = run.server_env(emulator.host_port, standin.base_url)
+        from store.client import firestore_client
+
+        db = firestore_client(PROJECT)
+        run.seed_base(db)
+        floor = Server(env, WORK_DIR / "server-floor.log", target="floor", source=run.BENCH_DIR / "floor_function.py").start()
+        floor.first_answer("/", None)
+        warm = run.Warm(floor, emulator.process.pid if emulator.process else 0, run.ensure_wrk(), plan)
+        reads = ReadBench(warm, floor, env, emulator.host_port).start()
+        rng = random.Random(12)
+        log("warming up the emulator (JIT): 4 clients for 5 s on the uncached server")
+        warm.run(reads._known(list(range(run.BASE_CUSTOMERS)), "warm-up", "reads_warmup"), run.BASE_CUSTOMERS, 4, seconds=5,
+                 record=False, server=reads.uncached)
+        loaded = run.BASE_CUSTOMERS
+        for size in sizes:
+            if size > loaded:
+                log(f"loading customers {loaded:,} -> {size:,}")
+                run.load_bulk(db, loaded, size)
+                loaded = size
+            reads.measure(size, rng)
+    finally:
+        if reads is not None:
+            reads.stop()
+        if floor is not None:
+            floor.stop()
+        standin.stop()
+        emulator.stop()
+    targets = evaluate(reads.results)
+    (WORK_DIR / "results-reads.json").write_text(json.dumps({"results": reads.results, "targets": targets}, indent=1) + "\n")
+    print_report(reads.results)
+    for t in targets:
+        print(f"{t['target']:<58}{t['value']:>10g}  {'>=' if t['higher_is_better'] else '<='} {t['limit']:g} {t['unit']:<6}"
+              f"{'PASS' if t['pass'] else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -173,8 +173,16 @@ def _cache_ttl(raw: str) -> float:
 
 
 def store_settings() -> StoreSettings:
-    """Read on every call (cheap, no cache): tools run once, and tests change the environment between calls."""
-    return store_settings_from_environ(os.environ)
+    """Follows the environment on every call (tests change it between calls), parsed once per distinct value.
+
+    Every webhook lookup asks: the variables are read (a microsecond each), their parsing is remembered.
+    """
+    return _store_settings_of(tuple(os.environ.get(name, "") for name in STORE_VARIABLES))
+
+
+@functools.lru_cache(maxsize=16)
+def _store_settings_of(raw: tuple[str, ...]) -> StoreSettings:
+    return store_settings_from_environ(dict(zip(STORE_VARIABLES, raw)))
 
 
 def log_level_from_environ(environ: Mapping[str, str]) -> str:
