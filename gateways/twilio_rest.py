@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runtime import logs
 from runtime.config import TWILIO_API_DEFAULT_BASE_URL, Settings
@@ -127,12 +127,46 @@ class Participant:
     conversation_sid: str
     identity: str | None
     attributes: str
+    address: str | None = None  # the messaging binding's address: SMS, WhatsApp... customers
+
+    @classmethod
+    def of(cls, fetched: Any) -> Participant:
+        binding = fetched.messaging_binding if isinstance(fetched.messaging_binding, dict) else {}
+        address = binding.get("address")
+        return cls(fetched.sid, fetched.conversation_sid, fetched.identity, fetched.attributes or "{}",
+                   address if isinstance(address, str) and address.strip() else None)
 
 
 def fetch_participant(settings: Settings, conversation_sid: str, participant_sid: str, deadline: Deadline) -> Participant:
     resource = twilio_client(settings).conversations.v1.conversations(conversation_sid).participants(participant_sid)
-    fetched = call_with_retries("participant fetch", resource.fetch, deadline)
-    return Participant(fetched.sid, fetched.conversation_sid, fetched.identity, fetched.attributes or "{}")
+    return Participant.of(call_with_retries("participant fetch", resource.fetch, deadline))
+
+
+# One page: a Frontline conversation has its customer and a few workers, never near this many.
+PARTICIPANTS_PAGE = 100
+
+
+def list_participants(settings: Settings, conversation_sid: str, deadline: Deadline) -> list[Participant]:
+    """The conversation's participants (its first page of 100), in one request."""
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+
+    participants = twilio_client(settings).conversations.v1.conversations(conversation_sid).participants
+
+    def first_page() -> list[Any]:
+        try:
+            return list(participants.page(page_size=PARTICIPANTS_PAGE))
+        except TwilioRestException:
+            raise
+        except TwilioException as error:
+            # A list page answered non-200 raises the bare TwilioException with the response in
+            # its args, not a TwilioRestException: give it its status, so it is classified like one.
+            status = getattr(error.args[1] if len(error.args) > 1 else None, "status_code", None)
+            if not isinstance(status, int):
+                raise
+            raise TwilioRestException(status, f"/v1/Conversations/{conversation_sid}/Participants", msg="participant list answered non-200",
+                                      method="GET") from error
+
+    return [Participant.of(participant) for participant in call_with_retries("participant list", first_page, deadline)]
 
 
 def update_participant_attributes(settings: Settings, conversation_sid: str, participant_sid: str, attributes: str, deadline: Deadline) -> None:

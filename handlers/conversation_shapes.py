@@ -10,6 +10,10 @@ from handlers.form import Form
 from store.profiles import CustomerCard
 
 PROFILE_ATTRIBUTE_KEYS = ("customer_id", "display_name", "avatar")
+# A group conversation is named after at most this many people, then "+N more".
+MAX_NAMES_IN_GROUP = 3
+# Twilio's limit for a conversation's friendly_name.
+MAX_FRIENDLY_NAME = 256
 
 
 class GroupAddress(str):
@@ -27,6 +31,43 @@ def customer_address(form: Form) -> str | None:
     if value.startswith("["):
         return GroupAddress(value)
     return value
+
+
+def group_members(address: GroupAddress) -> list[str]:
+    """The distinct addresses of a Group MMS list: repeated fields (joined with ","), a JSON
+    array, or Twilio's bracketed form `[+1555..., +1555...]`; in order, blanks dropped."""
+    text = address.strip()
+    values: list[Any] = []
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
+            parsed = None
+        values = parsed if isinstance(parsed, list) else text.strip("[]").split(",")
+    else:
+        values = text.split(",")
+    members = [value.strip().strip('"').strip() for value in values if isinstance(value, str)]
+    return list(dict.fromkeys(member for member in members if member))
+
+
+def group_friendly_name(members: list[str], cards: Mapping[str, CustomerCard | None]) -> str | None:
+    """Known customers' names first (each customer once), then the other addresses as they are;
+    at most three, then "+N more". None when nobody in the group is known."""
+    known: dict[str, str] = {}
+    unknown: list[str] = []
+    for member in members:
+        card = cards.get(member)
+        if card is not None and card.display_name:
+            known.setdefault(card.customer_id, card.display_name)
+        else:
+            unknown.append(member)
+    if not known:
+        return None
+    names = list(known.values()) + unknown
+    shown = ", ".join(names[:MAX_NAMES_IN_GROUP])
+    if len(names) > MAX_NAMES_IN_GROUP:
+        shown += f", +{len(names) - MAX_NAMES_IN_GROUP} more"
+    return shown if len(shown) <= MAX_FRIENDLY_NAME else shown[:MAX_FRIENDLY_NAME - 1] + "…"
 
 
 def is_customer_participant(form: Form) -> bool:

@@ -1,5 +1,8 @@
 """Conversations webhooks: onConversationAdd (pre-event) and onParticipantAdded (post-event).
 
+A Group MMS onConversationAdd (several addresses) is named after the people in it, their
+lookups run side by side within the same deadline.
+
 A pre-event answered 4xx/5xx drops the customer's message, so every fault of ours here
 ends in a 200 with the best answer we have by the deadline.
 """
@@ -13,6 +16,8 @@ from handlers.conversation_shapes import (
     GroupAddress,
     conversation_add_reply,
     customer_address,
+    group_friendly_name,
+    group_members,
     is_customer_participant,
     merge_participant_attributes,
     parse_attributes,
@@ -22,7 +27,7 @@ from runtime import logs
 from runtime.config import settings
 from runtime.deadline import Deadline
 from runtime.errors import BadRequest, StoreUnavailable, TwilioFailed
-from store.lookup import find_customer
+from store.lookup import find_customer, find_customers
 from store.profiles import CustomerCard
 
 
@@ -35,13 +40,30 @@ def _names_one_customer(address: str) -> bool:
     return True
 
 
+def _name_group(address: GroupAddress, deadline: Deadline) -> dict[str, str]:
+    """Name a Group MMS conversation from the people in it; attributes stay as they are."""
+    members = group_members(address)
+    found = find_customers(members, deadline)
+    if found.failures:
+        reason = next(iter(found.failures.values())).reason
+        logs.error(f"{reason}; {len(found.failures)} of {len(members)} group addresses shown as they are")
+    name = group_friendly_name(members, found.cards)
+    if name is None:
+        logs.info("nobody in the group is a known customer; conversation created unchanged", members=len(members))
+        return {}
+    logs.info("group conversation named from profiles", members=len(members),
+              known=sum(1 for member in members if found.cards.get(member)))
+    return {"friendly_name": name}
+
+
 def on_conversation_add(form: Form, deadline: Deadline) -> dict[str, str]:
     address = customer_address(form)
     if address is None:
         logs.info("no customer address; conversation created unchanged")
         return {}
-    if not _names_one_customer(address):
-        return {}
+    logs.add_request_fields(address=logs.mask_address(address))
+    if isinstance(address, GroupAddress):
+        return _name_group(address, deadline)
     try:
         card = find_customer(address, deadline)
     except StoreUnavailable as failure:

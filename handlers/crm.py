@@ -9,9 +9,9 @@ from handlers.frontline_shapes import customer_details, customer_summary, is_vis
 from runtime import logs
 from runtime.config import settings
 from runtime.deadline import Deadline
-from runtime.errors import ForeignCustomer, UnknownCustomer
+from runtime.errors import BadRequest, ForeignCustomer, UnknownCustomer
 from store.addresses import is_phone_number
-from store.directory import Directory, default_directory
+from store.directory import MAX_NAME_PREFIX_BYTES, Directory, default_directory, fits_name_prefix
 from store.profiles import StoredProfile
 
 
@@ -26,6 +26,8 @@ def get_customers_list(params: Form, deadline: Deadline) -> dict[str, Any]:
         found = None if anchor else directory.customer_by_address(query)
         page = [found] if found and is_visible(found[1], worker, unassigned_visible) else []
     else:
+        if query and not fits_name_prefix(query):
+            raise BadRequest(f"Query is over {MAX_NAME_PREFIX_BYTES} bytes")
         listed = directory.customers_page(worker, page_size, anchor, name_prefix=query or None, include_unassigned=unassigned_visible)
         if listed is None:
             logs.warning("anchor customer no longer exists; list ends here")

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handlers.form import Form
+from handlers.message_shapes import opted_out_on
 from runtime.errors import BadRequest
-from store.profiles import StoredProfile
+from store.profiles import OPTED_OUT_CHANGED_AT_FIELD, OPTED_OUT_FIELD, StoredProfile
 
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
@@ -37,7 +38,9 @@ def page_size_of(raw: str | None) -> int:
 def is_visible(profile: StoredProfile, worker: str, unassigned_visible: bool) -> bool:
     """A worker sees their own customers, and unassigned ones when the deployment shares them."""
     owner = profile.get("worker")
-    owner = owner.strip() if isinstance(owner, str) else ""
+    # Ids are text (a number given as an id is stored as its text), so a console-typed `worker: 5`
+    # is the worker "5": a malformed owner must not make a customer visible to every worker.
+    owner = "" if owner is None else str(owner).strip()
     return owner == worker or (owner == "" and unassigned_visible)
 
 
@@ -45,13 +48,30 @@ def customer_summary(customer_id: str, profile: StoredProfile) -> dict[str, Any]
     return {"customer_id": customer_id, "display_name": profile.get("display_name", ""), "avatar": profile.get("avatar")}
 
 
+def _list_of_objects(value: Any) -> list[Mapping[str, Any]]:
+    # A console edit can leave any shape here; what is not a list of objects shows as nothing.
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
 def customer_details(customer_id: str, profile: StoredProfile) -> dict[str, Any]:
     return {
         **customer_summary(customer_id, profile),
-        "channels": [{"type": c.get("type"), "value": c.get("value")} for c in profile.get("channels") or []],
-        "links": list(profile.get("links") or []),
-        "details": dict(profile.get("details") or {}),
+        "channels": [{"type": c.get("type"), "value": c.get("value")} for c in _list_of_objects(profile.get("channels"))],
+        "links": _list_of_objects(profile.get("links")),
+        "details": details_with_opt_out(profile),
     }
+
+
+def details_with_opt_out(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile's `details`, led by a line saying the customer opted out when they have, so the
+    worker reads it before writing (Frontline shows `details` as one title and one text)."""
+    raw = profile.get("details")
+    details = dict(raw) if isinstance(raw, Mapping) else {}
+    if profile.get(OPTED_OUT_FIELD) is not True:
+        return details
+    note = f"Opted out of messages{opted_out_on(profile.get(OPTED_OUT_CHANGED_AT_FIELD))} (texted STOP): messages to them are refused until they text START."
+    content = str(details.get("content") or "").strip()
+    return {**details, "title": details.get("title") or "Opted out", "content": f"{note}\n\n{content}" if content else note}
 
 
 def proxy_address(channel_type: str, worker: Mapping[str, Any], sms_number: str, whatsapp_number: str) -> str | None:

@@ -34,7 +34,7 @@ VARIABLES: dict[str, tuple[bool, str, str]] = {
     "DEFAULT_REGION": (False, "US", "Region for phone numbers written without a country code"),
     "PROFILE_CACHE_TTL_S": (False, "30", "Seconds a webhook may answer from this instance's copy of a customer's index entry (unknown addresses: a sixth of it, at most 5 s); 0 turns the cache off"),
     "WEBHOOK_DEADLINE_S": (False, "2.5", "Time budget per webhook; Twilio gives up after 5 s"),
-    "MAX_BODY_BYTES": (False, "262144", "Larger request bodies are rejected with 413"),
+    "MAX_BODY_BYTES": (False, "163840", "Larger request bodies (by their declared length) are refused with 413, unread"),
     "LOG_LEVEL": (False, "INFO", "DEBUG, INFO, WARNING or ERROR"),
     "TWILIO_SMS_NUMBER": (False, "", "Frontline: default proxy number for SMS"),
     "TWILIO_WHATSAPP_NUMBER": (False, "", "Frontline: default proxy number for WhatsApp"),
@@ -42,6 +42,12 @@ VARIABLES: dict[str, tuple[bool, str, str]] = {
     "UNASSIGNED_CUSTOMERS_VISIBLE": (False, "true", "Frontline: customers with no worker are listed to every worker (true/false)"),
 }
 
+# MAX_BODY_BYTES' default, from the largest body Twilio sends (twilio.com/docs/conversations/conversations-limits):
+# onConversationAdd carries the first message's Body (inbound: up to 32 KB) and the conversation's
+# Attributes (up to 16 KB), plus about 20 short fields (sids, addresses of at most 256 characters,
+# FriendlyName of at most 256): 32 + 16 + 4 KiB = 52 KiB of values. Form encoding turns a byte into
+# at most three ("%E2"), so the largest real body is 156 KiB; 160 KiB = 163,840 bytes.
+# onMessageAdd (Body 32 KB + message Attributes 4 KB) and the Frontline callbacks are smaller.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

@@ -23,6 +23,12 @@ class BadRequest(AppError):
     status = 400
 
 
+class BadEvent(AppError):
+    """A CloudEvent the trigger cannot read: delivering it again would not help."""
+
+    status = 400
+
+
 class UnknownCustomer(AppError):
     status = 404
 
@@ -34,6 +40,16 @@ class ForeignCustomer(AppError):
 
 
 class NoProxyAddress(AppError):
+    status = 403
+
+
+class OptedOut(AppError):
+    """A message to a customer who opted out: the onMessageAdd refusal, its reason shown to the worker.
+
+    403: understood and refused until the customer opts back in; any 4xx makes Twilio drop
+    the message (a pre-event's action is not taken).
+    """
+
     status = 403
 
 

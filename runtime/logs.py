@@ -7,8 +7,12 @@ every line of one webhook carries them without threading them through each call.
 from __future__ import annotations
 
 import contextvars
+import hashlib
+import hmac
 import json
 import logging
+import os
+import re
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -28,6 +32,47 @@ def mask_address(address: str) -> str:
     return "***" + visible
 
 
+# Caller-chosen text (a path, an event type) goes into every line of its request: keep a head of it.
+MAX_LOGGED_CHARS = 200
+
+
+def clip(text: str, limit: int = MAX_LOGGED_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…(+{len(text) - limit} chars)"
+
+
+# X-Cloud-Trace-Context is TRACE_ID/SPAN_ID;o=OPTIONS with a 32-hex-digit trace id. Anyone can send
+# the header, so only a well-formed id reaches the trace field.
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def trace_id_of(header: str) -> str | None:
+    trace_id = header.split("/", 1)[0].strip()
+    return trace_id.lower() if _TRACE_ID.fullmatch(trace_id) else None
+
+
+# A customer id derived from an address (store.profiles.derived_customer_id: "addr-" + 20 hex digits
+# of an unsalted SHA-256 of the address key) gives the phone number back to anyone who hashes the
+# numbers of one area code: milliseconds. Every such id in a log line is replaced by a keyed hash of
+# it, stable within a deployment (the key is the auth token), so lines of one customer still match.
+_DERIVED_ID = re.compile(r"addr-[0-9a-f]{20}(?![0-9a-f])")
+_pseudonym_key = os.urandom(32)
+
+
+def set_pseudonym_key(secret: str) -> None:
+    global _pseudonym_key
+    _pseudonym_key = hashlib.sha256(b"log pseudonyms\0" + secret.encode("utf-8")).digest()
+
+
+def _pseudonym(match: re.Match[str]) -> str:
+    return "addr~" + hmac.new(_pseudonym_key, match.group(0).encode("ascii"), hashlib.sha256).hexdigest()[:12]
+
+
+def without_derived_ids(text: str) -> str:
+    return _DERIVED_ID.sub(_pseudonym, text) if "addr-" in text else text
+
+
 # JSON leaves these unescaped, but many line readers (Python's splitlines, JavaScript) end a
 # line at them; request fields carry caller-chosen text, so escape them to keep one entry per line.
 _LINE_BREAKS_ESCAPED = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -41,7 +86,7 @@ class _JsonLineFormatter(logging.Formatter):
         }
         entry.update(_request_fields.get())
         entry.update(getattr(record, "fields", {}))
-        return json.dumps(entry, default=str, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED)
+        return without_derived_ids(json.dumps(entry, default=str, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED))
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -72,13 +117,17 @@ def set_level(level: str) -> None:
     _logger.setLevel(getattr(logging, level, logging.INFO))
 
 
+def _request_scoped(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: clip(v) if isinstance(v, str) else v for k, v in fields.items() if v not in (None, "")}
+
+
 def bind_request(**fields: Any) -> contextvars.Token:
     """Start a request's log context; pass the token to `unbind_request` when it ends."""
-    return _request_fields.set({k: v for k, v in fields.items() if v not in (None, "")})
+    return _request_fields.set(_request_scoped(fields))
 
 
 def add_request_fields(**fields: Any) -> None:
-    _request_fields.set({**_request_fields.get(), **{k: v for k, v in fields.items() if v not in (None, "")}})
+    _request_fields.set({**_request_fields.get(), **_request_scoped(fields)})
 
 
 def unbind_request(token: contextvars.Token) -> None:

@@ -1,7 +1,9 @@
 """Does the address index agree with `customers`? A pure comparison, so every case is a plain test.
 
-The index is derived data: a profile edited in the console, or deleted by another script,
-leaves it missing, stale or orphaned, and webhooks then name the wrong customer (or nobody).
+The index is derived data. The Firestore trigger keeps it in step with every write; data
+written before it was deployed (or while it failed) can leave it missing, stale or orphaned,
+and webhooks then name the wrong customer (or nobody). The trigger (`CustomerStore.converge`)
+builds the same entries this expects, so after it has run `audit` finds nothing to repair.
 `audit` says what is wrong and which writes repair the safe cases; an address two profiles
 both claim, and an invalid profile, need a person to decide, so they are reported and left.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from store.customers import IndexRepair
-from store.profiles import SORT_FIELD, InvalidProfile, card_of, stored_index_keys, validate_profile
+from store.profiles import InvalidProfile, card_of, derived_updates, stored_index_keys, validate_profile
 
 ProblemKind = Literal["missing", "stale", "orphaned", "double_claim", "no_name", "invalid", "derived_fields"]
 # What --fix may repair on its own: everything here is rebuilt from the profiles, which stay the truth.
@@ -50,11 +52,7 @@ def _profile_problems(customer_id: str, profile: Mapping[str, Any], default_regi
         kind: ProblemKind = "no_name" if not isinstance(name, str) or not name.strip() else "invalid"
         audit.problems.append(Problem(kind, customer_id, f"customer {customer_id!r}: {error}; correct the profile and import it again"))
         return
-    # sort_name and worker are written by the store; a console edit forgets them, and then the
-    # customer drops out of (or is misplaced in) the Frontline lists, which query those fields.
-    updates = {SORT_FIELD: clean[SORT_FIELD]} if profile.get(SORT_FIELD) != clean[SORT_FIELD] else {}
-    if "worker" not in profile:
-        updates["worker"] = clean["worker"]
+    updates = derived_updates(profile, clean)
     if updates:
         audit.problems.append(Problem("derived_fields", customer_id, f"customer {customer_id!r}: {', '.join(sorted(updates))} missing or out of date"))
         audit.repair.profile_updates[customer_id] = updates

@@ -110,6 +110,11 @@ def store_errors(what: str, deadline: Deadline | None = None) -> Iterator[None]:
     except Exception as error:  # noqa: BLE001 - only Firestore calls run inside; none may leak gRPC's types
         from google.api_core import exceptions as google_errors
 
+        underlying = error.__cause__ or error.__context__
+        if isinstance(error, ValueError) and isinstance(underlying, google_errors.GoogleAPIError):
+            # A transaction hides the gRPC failure behind a ValueError: all attempts lost to concurrent
+            # writers (raised from Aborted), or its rollback failed after a failed begin (in its context).
+            raise StoreUnavailable(f"{what} failed: {_describe(underlying)}") from error
         if not isinstance(error, (google_errors.GoogleAPIError, TimeoutError, ConnectionError)):
             raise
         if isinstance(error, google_errors.DeadlineExceeded) and deadline is not None:

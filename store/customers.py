@@ -1,21 +1,24 @@
 """The admin write path: customer profiles and their address index, always written together.
 
-Only the tools (and the Firestore trigger) write; the function's webhooks read through
-`store.lookup` and `store.directory`. Every write of a profile goes through a transaction
-here so the index never disagrees with `customers` (only `check --fix` repairs write plain batches).
+Two writers, one planner (`_index_writes`): the data tool writes profiles and their entries
+in one transaction (`upsert`, `upsert_many`), and the Firestore trigger converges the index
+and the derived fields to a profile someone else wrote (`converge`). The function's webhooks
+read through `store.lookup` and `store.directory`. Only `check --fix` writes plain batches.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from store.collections import ADDRESS_INDEX_COLLECTION
 from runtime.errors import AppError
+from store.client import store_errors
+from store.collections import ADDRESS_INDEX_COLLECTION
 from store.lookup import card_for_address
-from store.profiles import (BatchClaims, CustomerCard, InvalidProfile, card_of, customer_id_of, index_keys, stored_index_keys,
-                            validate_profile)
+from store.profiles import (BatchClaims, CustomerCard, InvalidProfile, card_of, customer_id_of, derived_updates, index_keys,
+                            stored_index_keys, validate_profile, with_kept_opt_out)
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, Transaction
@@ -46,6 +49,8 @@ class AddressConflicts(AppError, ValueError):
 
 # Firestore's documented ceiling for one commit; every batched write here stays at or under it.
 MAX_WRITES_PER_COMMIT = 500
+# Attempts of converge's transaction when a read loses a lock to another writer (then Eventarc retries).
+CONVERGE_ATTEMPTS = 3
 # Profiles per read round when previewing outside a transaction.
 _READ_CHUNK = 500
 
@@ -77,6 +82,23 @@ class _Plan:
     @property
     def writes(self) -> int:
         return len(self.sets) + len(self.deletes)
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """What converging one customer found and wrote (address keys and field names, for the log)."""
+
+    customer_id: str
+    exists: bool
+    indexed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    derived: tuple[str, ...] = ()
+    conflicts: tuple[AddressConflict, ...] = ()
+    invalid: InvalidProfile | None = None
+
+    @property
+    def writes(self) -> int:
+        return len(self.indexed) + len(self.removed) + (1 if self.derived else 0)
 
 
 @dataclass
@@ -202,7 +224,7 @@ class CustomerStore:
                 clean = validate_profile(profile, self._region)
                 claims.claim(f"item {position}", cid, clean)
             except InvalidProfile as error:
-                raise InvalidProfile(f"customer {cid!r}: {error}") from None
+                raise InvalidProfile(f"customer {cid!r}: {error}", error.field) from None
             keys = frozenset(index_keys(clean, self._region))
             if 1 + len(keys) > MAX_WRITES_PER_COMMIT:
                 raise InvalidProfile(f"customer {cid!r}: {len(keys)} addresses do not fit in one commit")
@@ -250,17 +272,29 @@ class CustomerStore:
         return plan_and_write(self._db.transaction())
 
     def _plans(self, window: list[_Item], transaction: Transaction | None, trust_unchanged: bool = False) -> list[_Plan]:
-        # Firestore transactions need every read before the first write: both reads happen here.
+        # Firestore transactions need every read before the first write: all of them happen here.
         stored = self._get_all([self._customer_ref(item.customer_id) for item in window], transaction)
+        window = [_Item(item.customer_id, with_kept_opt_out(item.profile, stored.get(item.customer_id)), item.keys) for item in window]
         # A profile equal to the stored one had its index entries written with it by this store,
         # so the preview skips reading them (a re-import then reads one document per customer);
         # entries broken by hand are `check`'s job. Commits always read them.
         unchanged = {item.customer_id for item in window if trust_unchanged and stored.get(item.customer_id) == item.profile}
-        keys = set().union(*(item.keys | stored_index_keys(stored.get(item.customer_id) or {}, self._region)
-                             for item in window if item.customer_id not in unchanged))
-        entries = self._get_all([self._index_ref(key) for key in sorted(keys)], transaction)
+        changing = [item for item in window if item.customer_id not in unchanged]
+        keys = set().union(*(item.keys | stored_index_keys(stored.get(item.customer_id) or {}, self._region) for item in changing))
+        entries, claims = self._read_index(keys, changing, transaction)
         return [_Plan(UpsertResult(item.customer_id, "unchanged")) if item.customer_id in unchanged
-                else self._plan(item, stored.get(item.customer_id), entries) for item in window]
+                else self._plan(item, stored.get(item.customer_id), entries, claims) for item in window]
+
+    def _read_index(self, keys: set[str], items: list[_Item], transaction: Transaction | None
+                    ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+        """The index entries at `keys`, and for every other customer holding one of `items`' addresses,
+        the addresses that customer's profile lists now (what `_index_writes` calls a claim)."""
+        entries = self._get_all([self._index_ref(key) for key in sorted(keys)], transaction)
+        # Read even when the owner is in `items` too: its stored profile, not its new one, decides (so a
+        # number moved within one upsert_many is refused, as two writes of one commit could collide).
+        owners = {owner for item in items for key in item.keys if (owner := _owner(entries.get(key), item.customer_id)) != item.customer_id}
+        profiles = self._get_all([self._customer_ref(owner) for owner in sorted(owners) if _is_id(owner)], transaction)
+        return entries, {owner: stored_index_keys(profile, self._region) for owner, profile in profiles.items()}
 
     def _get_all(self, refs: list[DocumentReference], transaction: Transaction | None) -> dict[str, dict[str, Any]]:
         """Existing documents among `refs`, by id (get_all answers in no particular order)."""
@@ -269,21 +303,100 @@ class CustomerStore:
         reader = transaction.get_all(refs) if transaction is not None else self._db.get_all(refs)
         return {snapshot.id: snapshot.to_dict() or {} for snapshot in reader if snapshot.exists}
 
-    def _plan(self, item: _Item, old: dict[str, Any] | None, entries: Mapping[str, Mapping[str, Any]]) -> _Plan:
+    def _index_writes(self, item: _Item, releasable: set[str], entries: Mapping[str, Mapping[str, Any]],
+                      claims: Mapping[str, set[str]]) -> tuple[list[tuple[DocumentReference, dict[str, Any]]], list[DocumentReference],
+                                                                list[AddressConflict]]:
+        """The one index rule, for the data tool and the trigger alike.
+
+        Every address of `item` gets an entry holding its card, unless another customer's
+        entry is there and that customer's profile still lists the address: a conflict, the
+        entry stays. An entry whose owner no longer lists its address (a number moved by a
+        console edit or a sync, whatever order the writes arrive in) is stale and taken over.
+        Of the `releasable` addresses `item` no longer lists, only entries still pointing at
+        this customer are removed.
+        """
         cid = item.customer_id
-        owners = {key: str((entries.get(key) or {}).get("customer_id", cid)) for key in sorted(item.keys)}
-        conflicts = [AddressConflict(key, owner, cid) for key, owner in owners.items() if owner != cid]
         card = card_of(cid, item.profile).as_index_document()
-        index_sets = [(self._index_ref(key), card) for key in sorted(item.keys) if entries.get(key) != card]
+        sets, conflicts = [], []
+        for key in sorted(item.keys):
+            owner = _owner(entries.get(key), cid)
+            if owner != cid and key in claims.get(owner, ()):
+                conflicts.append(AddressConflict(key, owner, cid))
+            elif entries.get(key) != card:
+                sets.append((self._index_ref(key), card))
+        deletes = [self._index_ref(key) for key in sorted(releasable - item.keys) if (entries.get(key) or {}).get("customer_id") == cid]
+        return sets, deletes, conflicts
+
+    def _plan(self, item: _Item, old: dict[str, Any] | None, entries: Mapping[str, Mapping[str, Any]],
+              claims: Mapping[str, set[str]]) -> _Plan:
+        cid = item.customer_id
         old_keys = stored_index_keys(old, self._region) if old is not None else set()
-        # Only entries that still point at this customer are ours to remove.
-        deletes = [self._index_ref(key) for key in sorted(old_keys - item.keys)
-                   if (entries.get(key) or {}).get("customer_id") == cid]
+        index_sets, deletes, conflicts = self._index_writes(item, old_keys, entries, claims)
         profile_changes = _changed_fields(old, item.profile)
         profile_sets = [(self._customer_ref(cid), item.profile)] if profile_changes else []
         changed = profile_changes + (("index",) if index_sets or deletes else ())
         outcome: Outcome = "created" if old is None else "updated" if changed else "unchanged"
         return _Plan(UpsertResult(cid, outcome, changed if outcome == "updated" else ()), profile_sets + index_sets, deletes, conflicts)
+
+    def converge(self, customer_id: str) -> Convergence:
+        """Bring the index entries and derived fields of one customer in line with its profile as stored now.
+
+        For profiles written by anyone (console, CRM sync, scripts), so the event that asked for
+        this is never trusted: the profile, the entries pointing at it and those at its
+        addresses are read in one transaction, and `_index_writes` decides. The user's own
+        fields are never written: only `sort_name` and a missing `worker`, and only when they
+        differ, so the event this write fires finds nothing to do. A deleted profile loses every
+        entry pointing at it. An invalid profile (reported in `invalid`) is indexed as it stands,
+        as `check --fix` would index it, but its derived fields are left alone.
+        """
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        cid = customer_id_of(customer_id)
+        owned_entries = self._db.collection(ADDRESS_INDEX_COLLECTION).where(filter=FieldFilter("customer_id", "==", cid))
+
+        @firestore.transactional
+        def plan_and_write(transaction: Transaction) -> Convergence:
+            snapshot = self._customer_ref(cid).get(transaction=transaction)
+            stored = snapshot.to_dict() if snapshot.exists else None
+            # By owner, not by an earlier version of the profile: the event's old value is not trusted.
+            owned = {entry.id: entry.to_dict() or {} for entry in transaction.get(owned_entries)}
+            clean, invalid = self._validated_as_stored(stored)
+            item = _Item(cid, stored or {}, frozenset(stored_index_keys(stored or {}, self._region)))
+            entries, claims = self._read_index(set(item.keys), [item], transaction)
+            sets, deletes, conflicts = self._index_writes(item, set(owned), {**owned, **entries}, claims)
+            derived = derived_updates(stored or {}, clean) if clean is not None else {}
+            if len(sets) + len(deletes) + 1 > MAX_WRITES_PER_COMMIT:
+                too_many = InvalidProfile(f"{len(item.keys)} addresses do not fit in one commit", "channels")
+                return Convergence(cid, stored is not None, conflicts=tuple(conflicts), invalid=too_many)
+            for ref, data in sets:
+                transaction.set(ref, data)
+            for ref in deletes:
+                transaction.delete(ref)
+            if derived:
+                transaction.update(self._customer_ref(cid), derived)
+            return Convergence(cid, stored is not None, tuple(ref.id for ref, _ in sets), tuple(ref.id for ref in deletes),
+                               tuple(sorted(derived)), tuple(conflicts), invalid)
+
+        from google.api_core.exceptions import Aborted
+
+        with store_errors(f"converging customer {cid!r}"):
+            for attempt in range(1, CONVERGE_ATTEMPTS):
+                try:
+                    return plan_and_write(self._db.transaction())
+                except Aborted:
+                    # A read that lost a lock to another writer (the library retries only a failed
+                    # commit): read again after a pause rather than fail the event at once.
+                    time.sleep(0.05 * 2 ** attempt)
+            return plan_and_write(self._db.transaction())
+
+    def _validated_as_stored(self, stored: dict[str, Any] | None) -> tuple[dict[str, Any] | None, InvalidProfile | None]:
+        if stored is None:
+            return None, None
+        try:
+            return validate_profile(stored, self._region), None
+        except InvalidProfile as error:
+            return None, error
 
     def profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every stored profile as (customer_id, data), by id."""
@@ -316,6 +429,30 @@ class CustomerStore:
                     batch.delete(ref)
             batch.commit()
         return len(writes)
+
+
+def _owner(entry: Mapping[str, Any] | None, default: str) -> str:
+    """Whom an index entry names; `default` when there is no entry (or it names nobody)."""
+    return str((entry or {}).get("customer_id", default))
+
+
+def _is_id(value: str) -> bool:
+    try:
+        customer_id_of(value)
+    except InvalidProfile:
+        return False
+    return True
+
+
+def converge_customer(customer_id: str) -> Convergence:
+    """The Firestore trigger's way in: the Firestore settings only (the project may come from the credentials)."""
+    from runtime.config import store_settings
+    from store.client import firestore_client
+
+    current = store_settings()
+    with store_errors("Firestore client"):
+        db = firestore_client(current.project)
+    return CustomerStore(db, current.customers_collection, current.default_region).converge(customer_id)
 
 
 def admin_store() -> CustomerStore:

@@ -9,7 +9,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
@@ -41,7 +40,8 @@ os.environ.update({
 for name in ("PUBLIC_URL", "TWILIO_API_KEY", "TWILIO_API_SECRET", "CUSTOMERS_COLLECTION", "DEFAULT_REGION"):
     os.environ.pop(name, None)
 
-from tests.twilio_standin import TwilioStandIn  # noqa: E402
+from tools import signing  # noqa: E402
+from tools.twilio_sandbox import TwilioSandbox  # noqa: E402
 from tools.emulator import Emulator, free_port  # noqa: E402
 
 
@@ -49,7 +49,10 @@ from tools.emulator import Emulator, free_port  # noqa: E402
 def emulator():
     log = ROOT / ".local" / "firestore-emulator-test.log"
     log.parent.mkdir(exist_ok=True)
-    running = Emulator(PROJECT, log_path=log).start()
+    # Able to deliver Firestore events (to a port nobody serves until tests/test_trigger.py does),
+    # but no trigger is registered for PROJECT: the tests that write deliberately broken data
+    # must not be repaired behind their backs. Trigger tests use their own project.
+    running = Emulator(PROJECT, log_path=log, functions_port=free_port()).start()
     os.environ["FIRESTORE_EMULATOR_HOST"] = running.host_port
     yield running
     running.stop()
@@ -57,7 +60,7 @@ def emulator():
 
 @pytest.fixture(scope="session")
 def standin_server():
-    server = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN).start()
+    server = TwilioSandbox(ACCOUNT_SID, AUTH_TOKEN).start()
     os.environ["TWILIO_API_BASE_URL"] = server.base_url
     yield server
     server.stop()
@@ -130,18 +133,14 @@ def client(app, twilio, db):
 
 
 def sign(url: str, params, token: str = AUTH_TOKEN) -> str:
-    """Twilio's own signature; list values are repeated parameters, each one signed."""
-    from twilio.request_validator import RequestValidator
-    from werkzeug.datastructures import MultiDict
-
-    pairs = [(k, v) for k, values in dict(params).items() for v in (values if isinstance(values, list) else [values])]
-    return RequestValidator(token).compute_signature(url, MultiDict(pairs))
+    """Twilio's own signature (tools/signing.py); list values are repeated parameters, each one signed."""
+    return signing.sign(url, params, token)
 
 
 def signed_post(client, params, *, path: str = "/", base: str = "http://localhost", token: str = AUTH_TOKEN, headers=None):
     """POST a form exactly as Twilio would: signed over the public URL and every parameter."""
     all_headers = {"X-Twilio-Signature": sign(base + path, params, token), **(headers or {})}
-    return client.post(path, data=urlencode(params, doseq=True), content_type="application/x-www-form-urlencoded", headers=all_headers)
+    return client.post(path, data=signing.encode_form(params), content_type=signing.FORM_CONTENT_TYPE, headers=all_headers)
 
 
 def json_logs(captured: str) -> list[dict]:

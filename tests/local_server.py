@@ -1,38 +1,5 @@
-"""A threaded HTTP server on 127.0.0.1 and a free port: the base of the test-side Twilio servers."""
+"""Moved to tools/local_server.py; this name stays for modules on branches not yet merged."""
 
-from __future__ import annotations
+from tools.local_server import LocalHttpServer
 
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """A client that gave up (deadline reached) closes the connection before a delayed answer: not an error."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
-class LocalHttpServer:
-    def __init__(self, handler_class: type[BaseHTTPRequestHandler]) -> None:
-        self._server = _QuietServer(("127.0.0.1", 0), handler_class)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> Self:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+__all__ = ["LocalHttpServer"]

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import requests
 
-from tests.local_server import LocalHttpServer
+from tools.local_server import LocalHttpServer
 
 FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept", "User-Agent", "X-Twilio-Webhook-Enabled")
 

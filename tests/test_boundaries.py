@@ -105,7 +105,7 @@ def customers_of_alice(store):
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_routing_refused_by_twilio_is_logged_and_answered_like_a_post_event(client, customers_of_alice, twilio, capsys, status):
-    from tests.twilio_standin import Fault
+    from tools.twilio_sandbox import Fault
 
     twilio.inject_always("POST", f"/v1/Conversations/{CONVERSATION_SID}/Participants", Fault(status=status))
     response = route(client, "+15558675310")

@@ -84,14 +84,6 @@ def test_second_customer_cannot_claim_an_address_the_first_owns(client, store):
     assert conversation_add(client, "+15558675310").get_json()["friendly_name"] == "Ada Lovelace"
 
 
-def test_group_mms_address_list_matches_nobody(client, store):
-    store.upsert("ada", ADA)
-    params = {"EventType": "onConversationAdd", "MessagingBinding.Address": ["+15558675310", "+15550001111"]}
-    response = signed_post(client, params)
-    assert response.status_code == 200
-    assert response.get_json() == {}
-
-
 class BlackHole:
     """A TCP listener that accepts connections and never answers: Firestore hung, not down."""
 

@@ -63,7 +63,7 @@ def test_routing_without_a_conversation_sid_is_400_and_calls_nobody(client, peop
 
 
 def test_routing_retries_a_throttled_create_and_still_adds_once(client, people, twilio):
-    from tests.twilio_standin import Fault
+    from tools.twilio_sandbox import Fault
 
     path = f"/v1/Conversations/{CONVERSATION_SID}/Participants"
     twilio.inject("POST", path, Fault(status=429), Fault(status=503))
@@ -73,7 +73,7 @@ def test_routing_retries_a_throttled_create_and_still_adds_once(client, people, 
 
 
 def test_routing_gives_up_with_an_error_log_but_still_answers_200(client, people, twilio, settings_env, capsys):
-    from tests.twilio_standin import Fault
+    from tools.twilio_sandbox import Fault
 
     settings_env(WEBHOOK_DEADLINE_S="0.8")
     twilio.inject_always("POST", f"/v1/Conversations/{CONVERSATION_SID}/Participants", Fault(status=503))

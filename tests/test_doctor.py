@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.conftest import ACCOUNT_SID, PROJECT, ROOT, TWILIO_SPEC
 from tests.prism_form_arrays import PrismFormArrays
-from tests.twilio_standin import TwilioStandIn
+from tests.served_function import ServedFunction
 from tools import doctor, twilio_setup
 from tools.emulator import free_port
+from tools.twilio_sandbox import TwilioSandbox
 
 # Real Twilio auth tokens are 32 hex characters (the suite's shared token is not, on purpose).
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -25,37 +23,26 @@ NUMBER = "+15558675310"
 ADA = {"display_name": "Ada Lovelace", "avatar": "https://avatars.example.com/ada.png", "channels": [{"type": "sms", "value": NUMBER}]}
 
 
-def start_function(env_overrides: dict[str, str], log_name: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **env_overrides}
+def start_function(env_overrides: dict[str, str], log_name: str, warm: bool = True) -> tuple[ServedFunction, str]:
     log_path = ROOT / ".local" / log_name
     log_path.parent.mkdir(exist_ok=True)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "frontline_webhook", "--source", str(ROOT / "main.py"),
-                                    "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    stop_at = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process, f"http://127.0.0.1:{port}/"
-        except OSError:
-            if process.poll() is not None or time.monotonic() > stop_at:
-                stop_function(process)
-                pytest.fail(f"the function did not start; see {log_path}")
-            time.sleep(0.1)
+    try:
+        function = ServedFunction(log_path, PYTHONPATH=str(ROOT), **env_overrides).start()
+        if warm:  # a deployment already serving: its Firestore client exists
+            function.warm_up(env_overrides["TWILIO_AUTH_TOKEN"])
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    return function, function.base_url + "/"
 
 
-def stop_function(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+def stop_function(function: ServedFunction) -> None:
+    function.stop()
 
 
 @pytest.fixture(scope="module")
 def account():
     """A Twilio stand-in for an account whose auth token looks like a real one."""
-    standin = TwilioStandIn(ACCOUNT_SID, TOKEN).start()
+    standin = TwilioSandbox(ACCOUNT_SID, TOKEN).start()
     yield standin
     standin.stop()
 
@@ -78,7 +65,7 @@ def healthy(function_url, account, store, settings_env):
     settings_env(TWILIO_AUTH_TOKEN=TOKEN, TWILIO_API_BASE_URL=account.base_url)
     account.reset()
     account.set_webhook_configuration(pre_webhook_url=function_url, post_webhook_url=function_url, method="POST",
-                                      filters=["onConversationAdd", "onParticipantAdded"], target="webhook")
+                                      filters=list(twilio_setup.REQUIRED_FILTERS), target="webhook")
     store.upsert("ada", ADA)
     return function_url
 
@@ -95,7 +82,7 @@ def parse(out: str) -> dict[str, tuple[str, str, str]]:
     last = None
     for line in out.splitlines():
         status = line[:4]
-        if status in ("PASS", "FAIL", "INFO") and line[4:6] == "  ":
+        if status in ("PASS", "FAIL", "WARN", "INFO") and line[4:6] == "  ":
             rest = line[6:]
             name, detail = rest[:24].strip(), rest[25:]
             checks[name] = [status, detail, ""]
@@ -111,12 +98,12 @@ def test_a_real_run_passes_when_everything_is_set_up(healthy):
     assert done.returncode == 0, done.stdout + done.stderr
     checks = parse(done.stdout)
     assert {name: status for name, (status, _, _) in checks.items()} == {
-        "environment": "PASS", "Firestore": "PASS", "composite indexes": "INFO", "Twilio credentials": "PASS",
+        "environment": "PASS", "signature URL": "WARN", "Firestore": "PASS", "composite indexes": "INFO", "Twilio credentials": "PASS",
         "webhook configuration": "PASS", "signed onConversationAdd": "PASS"}
     assert checks["composite indexes"][1].startswith("skipped: emulator")
     assert "'Ada Lovelace'" in checks["signed onConversationAdd"][1] and "profile ada" in checks["signed onConversationAdd"][1]
     assert "1 profile(s)" in checks["Firestore"][1]
-    assert "5 passed, 0 failed, 1 info" in done.stdout
+    assert "5 passed, 0 failed, 1 warning(s), 1 info" in done.stdout  # the warning: PUBLIC_URL is not set
     assert TOKEN not in done.stdout + done.stderr
 
 
@@ -147,7 +134,8 @@ def test_firestore_down_fails_with_the_emulator_hint(healthy, settings_env, caps
 
 
 def test_a_function_that_cannot_read_firestore_answers_the_number_and_the_doctor_says_why(healthy, emulator, account, capsys):
-    process, url = start_function(function_env(emulator, account, FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{free_port()}"), "doctor-function-no-db.log")
+    process, url = start_function(function_env(emulator, account, FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{free_port()}"), "doctor-function-no-db.log",
+                                    warm=False)
     try:
         code, checks, _ = run_doctor(capsys, "--url", url, "--test-number", NUMBER)
     finally:
@@ -164,7 +152,7 @@ def test_missing_filters_fail_with_the_setup_command_which_fixes_them(healthy, a
     code, checks, _ = run_doctor(capsys, "--url", healthy, "--test-number", NUMBER)
     assert code == 1
     status, detail, fix = checks["webhook configuration"]
-    assert status == "FAIL" and "filters lack onConversationAdd, onParticipantAdded" in detail
+    assert status == "FAIL" and "filters lack onConversationAdd, onParticipantAdded, onMessageAdd, onMessageAdded" in detail
     assert fix == f"python -m tools.twilio_setup apply --url {healthy}"
 
     assert twilio_setup.main(["apply", "--url", healthy]) == 0  # the fix, as printed

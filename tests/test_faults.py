@@ -20,7 +20,7 @@ import pytest
 from gateways.twilio_rest import MAX_ATTEMPTS
 from tests.conftest import ADA, ADA_ADDRESS, ADA_ATTRIBUTES, PROJECT, ROOT, json_logs, signed_post
 from tests.delay_proxy import DelayProxy
-from tests.twilio_standin import Fault
+from tools.twilio_sandbox import Fault
 from tools.emulator import Emulator, free_port
 
 MARGIN_S = 0.5  # two shared cores: a deadline is met when the answer comes within deadline + margin

@@ -10,7 +10,7 @@ import pytest
 
 from gateways.twilio_rest import MAX_ATTEMPTS
 from tests.conftest import ADA, ADA_ADDRESS, ADA_ATTRIBUTES, CONVERSATION_SID, PARTICIPANT_SID, json_logs, signed_post
-from tests.twilio_standin import Fault
+from tools.twilio_sandbox import Fault
 
 PARTICIPANT_PATH = f"/v1/Conversations/{CONVERSATION_SID}/Participants/{PARTICIPANT_SID}"
 

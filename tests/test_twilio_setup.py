@@ -20,6 +20,7 @@ import requests
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, TWILIO_SPEC
 from tests.prism_form_arrays import PrismFormArrays
 from tools import twilio_setup
+from tools.twilio_setup import REQUIRED_FILTERS
 
 FUNCTION_URL = "https://frontline-webhook-abc123-ew.a.run.app/"
 ELSEWHERE = {"pre_webhook_url": "https://old-crm.example.com/pre", "post_webhook_url": "https://old-crm.example.com/post",
@@ -57,7 +58,7 @@ def test_apply_over_another_endpoint_shows_the_change_and_refuses_without_yes(tw
     assert f"+ pre_webhook_url   {FUNCTION_URL}" in out
     assert f"+ post_webhook_url  {FUNCTION_URL}" in out
     assert "- method            GET" in out and "+ method            POST" in out
-    assert "+ filters           onConversationAdd, onParticipantAdded" in out
+    assert "+ filters           onConversationAdd, onParticipantAdded, onMessageAdd, onMessageAdded" in out
     assert "Refusing to overwrite" in err and "--yes" in err
     assert posts(twilio) == []
     assert twilio.webhook_configuration["pre_webhook_url"] == ELSEWHERE["pre_webhook_url"]
@@ -70,7 +71,7 @@ def test_apply_with_yes_writes_once_and_a_second_apply_writes_nothing(twilio, ca
     assert len(posts(twilio)) == 1
     config = twilio.webhook_configuration
     assert (config["pre_webhook_url"], config["post_webhook_url"], config["method"], config["target"]) == (FUNCTION_URL, FUNCTION_URL, "POST", "webhook")
-    assert sorted(config["filters"]) == ["onConversationAdd", "onParticipantAdded"]  # both arrived: a repeated Filters parameter
+    assert sorted(config["filters"]) == sorted(REQUIRED_FILTERS)  # all arrived: a repeated Filters parameter
 
     code, out, _ = run(capsys, "apply", "--url", FUNCTION_URL)
     assert code == 0
@@ -79,11 +80,11 @@ def test_apply_with_yes_writes_once_and_a_second_apply_writes_nothing(twilio, ca
 
 
 def test_apply_on_an_account_without_webhooks_needs_no_confirmation(twilio, capsys):
-    code, out, err = run(capsys, "apply", "--url", FUNCTION_URL, "--filter", "onMessageAdded")
+    code, out, err = run(capsys, "apply", "--url", FUNCTION_URL, "--filter", "onMessageUpdated")
     assert code == 0, err
     assert len(posts(twilio)) == 1
-    assert twilio.webhook_configuration["filters"] == ["onConversationAdd", "onParticipantAdded", "onMessageAdded"]
-    assert "+ filters           onConversationAdd, onParticipantAdded, onMessageAdded" in out
+    assert twilio.webhook_configuration["filters"] == ["onConversationAdd", "onParticipantAdded", "onMessageAdd", "onMessageAdded", "onMessageUpdated"]
+    assert "+ filters           onConversationAdd, onParticipantAdded, onMessageAdd, onMessageAdded, onMessageUpdated" in out
 
 
 def test_apply_changes_filters_of_its_own_url_without_asking(twilio, capsys):
@@ -91,8 +92,8 @@ def test_apply_changes_filters_of_its_own_url_without_asking(twilio, capsys):
     code, out, err = run(capsys, "apply", "--url", FUNCTION_URL)
     assert code == 0, err
     change = out.split("Change:")[1].split("Updated.")[0]
-    assert change.strip().splitlines() == ["- filters           onConversationAdd", "+ filters           onConversationAdd, onParticipantAdded"]
-    assert sorted(twilio.webhook_configuration["filters"]) == ["onConversationAdd", "onParticipantAdded"]
+    assert change.strip().splitlines() == ["- filters           onConversationAdd", "+ filters           onConversationAdd, onParticipantAdded, onMessageAdd, onMessageAdded"]
+    assert sorted(twilio.webhook_configuration["filters"]) == sorted(REQUIRED_FILTERS)
 
 
 def test_a_bare_host_gets_the_slash_the_function_sees(twilio, capsys):
@@ -196,14 +197,14 @@ def test_show_and_apply_make_only_requests_twilios_spec_accepts(prism_arrays, se
     code, _, err = run(capsys, "show")
     assert code == 0, err
     # Prism answers the spec's example: a configuration pointing at https://example.com/pre.
-    code, out, err = run(capsys, "apply", "--url", FUNCTION_URL, "--filter", "onMessageAdded", "--yes")
+    code, out, err = run(capsys, "apply", "--url", FUNCTION_URL, "--filter", "onMessageUpdated", "--yes")
     assert code == 0, err
     assert "https://example.com/pre" in out
     seen = prism_arrays.take()
     assert [(e.method, e.path) for e in seen] == [("GET", CONFIG_PATH), ("GET", CONFIG_PATH), ("POST", CONFIG_PATH)]
     assert [e.status for e in seen] == [200, 200, 200], [e.answer for e in seen]
     sent = seen[-1].sent
-    assert [value for name, value in sent if name == "Filters"] == ["onConversationAdd", "onParticipantAdded", "onMessageAdded"]
+    assert [value for name, value in sent if name == "Filters"] == ["onConversationAdd", "onParticipantAdded", "onMessageAdd", "onMessageAdded", "onMessageUpdated"]
     assert {name: value for name, value in sent if name != "Filters"} == {
         "PreWebhookUrl": FUNCTION_URL, "PostWebhookUrl": FUNCTION_URL, "Method": "POST", "Target": "webhook"}
 

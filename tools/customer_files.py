@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from store.profiles import CHANNEL_TYPES, SORT_FIELD
+from store.profiles import CHANNEL_TYPES, OPTED_OUT_CHANGED_AT_FIELD, OPTED_OUT_FIELD, SORT_FIELD
 
 FORMATS = ("csv", "json", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -24,10 +24,13 @@ CHANNEL_COLUMNS = CHANNEL_TYPES
 VALUE_SEPARATOR = ";"
 # Cells holding JSON: links (array), details (object), extra (object of any other profile fields).
 JSON_COLUMNS = {"links": list, "details": dict, "extra": dict}
-CSV_COLUMNS = ("customer_id", "display_name", "avatar", "worker", *CHANNEL_COLUMNS, *JSON_COLUMNS)
+# The customer's opt-out (written by the webhook when they text STOP / START): true/false, and when.
+OPT_OUT_COLUMNS = (OPTED_OUT_FIELD, OPTED_OUT_CHANGED_AT_FIELD)
+CSV_COLUMNS = ("customer_id", "display_name", "avatar", "worker", *CHANNEL_COLUMNS, *JSON_COLUMNS, *OPT_OUT_COLUMNS)
 _PLAIN_FIELDS = ("display_name", "avatar", "worker")
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
 # Known profile fields in the order a person reads them; exports list any others after these.
-_FIELD_ORDER = ("customer_id", "display_name", "avatar", "worker", "channels", "links", "details")
+_FIELD_ORDER = ("customer_id", "display_name", "avatar", "worker", "channels", "links", "details", *OPT_OUT_COLUMNS)
 
 
 class FileError(ValueError):
@@ -52,20 +55,56 @@ def format_of(path: Path, forced: str | None) -> str:
 
 
 def read_rows(path: Path, fmt: str) -> list[Row]:
-    # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
-    text = path.read_text(encoding="utf-8-sig")
+    """Every row of the file; FileError (never another exception) for a file that cannot be read as a whole."""
+    raw = path.read_bytes()
+    try:
+        # utf-8-sig: spreadsheets often save CSV with a byte-order mark.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise FileError(f"line {line}: not UTF-8 text (byte {error.start}); save the file as UTF-8 (a UTF-16 export from a spreadsheet is not)") from None
     return {"csv": _csv_rows, "json": _json_array_rows, "jsonl": _json_lines_rows}[fmt](text)
+
+
+# --- spreadsheet formulas -------------------------------------------------------------------------
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP, "CSV Injection").
+# Export puts a ' before such a cell, and before a cell that already starts with ' followed by one
+# of them or by another ', so that import, which removes exactly one leading ' in those two cases
+# only, gives back every value as it was: "=1+1" → "'=1+1" → "=1+1", "'=x" → "''=x" → "'=x",
+# while a hand-written "'hello" (no formula character after the ') is read as it stands.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTE = "'"
+
+
+def _needs_quote(cell: str) -> bool:
+    return cell.startswith(FORMULA_STARTS) or (cell.startswith(_QUOTE) and cell[1:2] in (*FORMULA_STARTS, _QUOTE))
+
+
+def neutralised(cell: str) -> str:
+    return _QUOTE + cell if cell and _needs_quote(cell) else cell
+
+
+def unneutralised(cell: str) -> str:
+    return cell[1:] if cell.startswith(_QUOTE) and _needs_quote(cell[1:]) else cell
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 def _csv_rows(text: str) -> list[Row]:
     reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _csv_rows_of(reader)
+    except csv.Error as error:  # e.g. a cell over csv.field_size_limit() characters
+        raise FileError(f"line {reader.line_num}: {error}; a profile this large needs a .json file") from None
+
+
+def _csv_rows_of(reader: Any) -> list[Row]:
     header = [name.strip() for name in next(reader, [])]
     _check_header(header)
     rows = []
     starts_on = reader.line_num + 1
     for cells in reader:
+        cells = [unneutralised(cell) for cell in cells]
         # line_num is the last physical line read, so a quoted cell with newlines still gets its first line.
         line, starts_on = starts_on, reader.line_num + 1
         if not any(cell.strip() for cell in cells):
@@ -108,6 +147,14 @@ def record_from_cells(cells: Mapping[str, str]) -> dict[str, Any]:
     for name, kind in JSON_COLUMNS.items():
         if cells.get(name, "").strip():
             record[name] = _json_cell(name, cells[name], kind)
+    # An empty cell leaves the stored opt-out as it is (the store keeps it); a value sets it.
+    flag = cells.get(OPTED_OUT_FIELD, "").strip().lower()
+    if flag:
+        if flag not in _TRUE + _FALSE:
+            raise ValueError(f"{OPTED_OUT_FIELD} must be true or false, got {cells[OPTED_OUT_FIELD].strip()!r}")
+        record[OPTED_OUT_FIELD] = flag in _TRUE
+    if cells.get(OPTED_OUT_CHANGED_AT_FIELD, "").strip():
+        record[OPTED_OUT_CHANGED_AT_FIELD] = cells[OPTED_OUT_CHANGED_AT_FIELD].strip()
     extra = record.pop("extra", {})
     clashes = sorted(set(extra) & {*_FIELD_ORDER, *CSV_COLUMNS, SORT_FIELD})
     if clashes:
@@ -120,6 +167,8 @@ def _json_cell(name: str, raw: str, kind: type) -> Any:
         value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise ValueError(f"{name} is not valid JSON ({error.msg})") from None
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to read") from None
     if not isinstance(value, kind):
         raise ValueError(f"{name} must be a JSON {'array' if kind is list else 'object'}")
     return value
@@ -139,6 +188,8 @@ def _json_array_rows(text: str) -> list[Row]:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as error:
             raise FileError(f"line {lines.at(error.pos)}: not valid JSON ({error.msg})") from None
+        except RecursionError:
+            raise FileError(f"line {lines.at(pos)}: a customer nested too deeply to read") from None
         rows.append(_json_row(lines.at(pos), value))
         pos = _skip_space(text, end)
         if text.startswith(",", pos):
@@ -159,6 +210,8 @@ def _json_lines_rows(text: str) -> list[Row]:
             rows.append(_json_row(number, json.loads(line)))
         except json.JSONDecodeError as error:
             rows.append(Row(number, error=f"not valid JSON ({error.msg})"))
+        except RecursionError:
+            rows.append(Row(number, error="nested too deeply to read"))
     return rows
 
 
@@ -209,7 +262,9 @@ def _sorted_keys(value: Any) -> Any:
 def write_records(out: TextIO, fmt: str, records: Iterable[dict[str, Any]]) -> int:
     records = list(records)
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        # CRLF (RFC 4180, as spreadsheets write it): with "\n" alone the csv module would not quote a
+        # value holding a carriage return, which a reader then takes for the end of the row.
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
         writer.writeheader()
         writer.writerows(cells_of(record) for record in records)
     elif fmt == "jsonl":
@@ -233,6 +288,14 @@ def cells_of(record: Mapping[str, Any]) -> dict[str, str]:
         raise FileError(f"customer {cid!r}: field(s) {', '.join(sorted(set(extra) & set(CSV_COLUMNS)))} clash with CSV columns; "
                         "export with --format json")
     cells["extra"] = json.dumps(extra, ensure_ascii=False, default=str) if extra else ""
+    flag = record.get(OPTED_OUT_FIELD)
+    cells[OPTED_OUT_FIELD] = "" if flag is None else "true" if flag is True else "false" if flag is False else str(flag)
+    cells[OPTED_OUT_CHANGED_AT_FIELD] = _text(record.get(OPTED_OUT_CHANGED_AT_FIELD))
+    cells = {name: neutralised(cell) for name, cell in cells.items()}
+    too_long = [name for name, cell in cells.items() if len(cell) > csv.field_size_limit()]
+    if too_long:
+        raise FileError(f"customer {cid!r}: {too_long[0]} is over {csv.field_size_limit():,} characters, more than a CSV reader takes; "
+                        "export with --format json")
     return cells
 
 

@@ -261,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         # Only reachable when another writer changed Firestore after the rows were checked.
         print(f"stopped: {error}; commits before it stay, run the import again", file=sys.stderr)
         return 1
+    except Exception as error:
+        if not type(error).__module__.startswith("google."):
+            raise
+        # A refusal no check here foresaw, or Firestore unreachable: its type, not a traceback.
+        print(f"stopped: Firestore refused or failed a call ({type(error).__name__}: {str(error)[:200]}); "
+              "commits before it stay", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

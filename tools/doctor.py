@@ -3,15 +3,16 @@
     python -m tools.doctor --url https://FUNCTION_URL/ --test-number +15558675310 [--expect-name "Ada Lovelace"]
 
 Run it with the same environment variables as the deployed function (the doctor reads them the
-way the function does). Each check prints one line, PASS, FAIL or INFO, and every FAIL a `fix:`
-line; the exit code is 1 when anything failed. Checks:
+way the function does). Each check prints one line, PASS, FAIL, WARN or INFO, and every FAIL (and
+WARN) a `fix:` line; the exit code is 1 when anything failed (a warning alone does not fail). Checks:
 
 1. environment: required variables set and well-formed (account SID, auth token, API key);
+   signature URL: PUBLIC_URL set (a WARN when not: the signed URL then comes from request headers);
 2. Firestore: reachable, the customer collections readable;
 3. composite indexes: those in firestore.indexes.json exist and are ready (not on the emulator);
 4. Twilio credentials: an authenticated GET of the Conversations webhook configuration;
-5. webhook configuration: pre- and post-event URL are --url, filters onConversationAdd and
-   onParticipantAdded, target webhook;
+5. webhook configuration: pre- and post-event URL are --url, the filters tools.twilio_setup
+   sets (onConversationAdd, onParticipantAdded, onMessageAdd, onMessageAdded), target webhook;
 6. a signed onConversationAdd for --test-number sent to --url answers 200 within Twilio's 5 s
    with the expected friendly_name: --expect-name, else the profile's display_name that this
    shell reads from Firestore for that number, else the number itself.
@@ -44,7 +45,7 @@ TWILIO_TIMEOUT_S = 5.0
 DEFAULT_TEST_NUMBER = "+15005550006"
 CONVERSATIONS_SUFFIX = "/conversations"  # a deployment may give the Conversations family its own URL
 
-PASS, FAIL, INFO = "PASS", "FAIL", "INFO"
+PASS, FAIL, WARN, INFO = "PASS", "FAIL", "WARN", "INFO"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ def check_environment(environ: Mapping[str, str]) -> tuple[Result, Settings | No
     assert settings is not None
     rest = f"REST with API key {settings.api_key[:6]}…" if settings.api_key else "REST with the auth token"
     return Result(PASS, "environment", f"TWILIO_ACCOUNT_SID {masked_account(settings.account_sid)}, TWILIO_AUTH_TOKEN 32 hex characters, {rest}"), settings
+
+
+def check_public_url(environ: Mapping[str, str]) -> Result:
+    public_url = environ.get("PUBLIC_URL", "").strip()
+    if public_url:
+        return Result(PASS, "signature URL", f"PUBLIC_URL {public_url}: the URL signatures are checked against does not come from request headers")
+    return Result(WARN, "signature URL",
+                  "PUBLIC_URL is not set: the function rebuilds the signed URL from the caller's Host and X-Forwarded-Proto, so a "
+                  "request Twilio signed for another app's URL (same account) is accepted when replayed here with that app's Host and path",
+                  "set PUBLIC_URL on the function to the URL Twilio calls (the function's URL), and here")
 
 
 # --- 2. Firestore ------------------------------------------------------------------------
@@ -304,17 +315,13 @@ def check_synthetic(settings: Settings | None, url: str, number: str, expected: 
     if settings is None:
         return Result(INFO, name, "not sent: fix the environment first (the auth token signs it)")
     import requests
-    from twilio.request_validator import RequestValidator
 
-    from tools.send_sample import sample_params
+    from tools import signing, webhook_forms
 
-    params = sample_params("onConversationAdd", number, "", "")
-    params["AccountSid"] = settings.account_sid
-    signature = RequestValidator(settings.auth_token).compute_signature(url, params)
+    params = webhook_forms.conversation_add(number, account_sid=settings.account_sid)
     started = time.monotonic()
     try:
-        response = requests.post(url, data=params, headers={"X-Twilio-Signature": signature, "User-Agent": "frontline-doctor/1"},
-                                 timeout=2 * TWILIO_TIMEOUT_S)
+        response = signing.post_signed(url, params, settings.auth_token, timeout=2 * TWILIO_TIMEOUT_S, headers={"User-Agent": "frontline-doctor/1"})
     except requests.RequestException as error:
         return Result(FAIL, name, f"no answer from {url}: {type(error).__name__}",
                       "check --url; is the function deployed (gcloud functions describe) or running (make run)?")
@@ -355,6 +362,7 @@ def run_checks(environ: Mapping[str, str], url: str, number: str, expect_name: s
 
     env_result, settings = check_environment(environ)
     report(env_result)
+    report(check_public_url(environ))
     firestore_result, db = check_firestore(environ)
     report(firestore_result)
     report(check_indexes(environ, db))
@@ -393,8 +401,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     results = run_checks(environ, url, (args.test_number or DEFAULT_TEST_NUMBER).strip(), args.expect_name, out)
     failed = sum(result.status == FAIL for result in results)
     passed = sum(result.status == PASS for result in results)
-    info = len(results) - failed - passed
-    print(f"\n{passed} passed, {failed} failed, {info} info", file=out)
+    warned = sum(result.status == WARN for result in results)
+    info = len(results) - failed - passed - warned
+    print(f"\n{passed} passed, {failed} failed, {warned} warning(s), {info} info", file=out)
     return 1 if failed else 0
 
 

@@ -6,7 +6,7 @@
 `apply` sets the account-wide Conversations webhook configuration (Conversations → Manage →
 Global webhooks in the console; REST `POST /v1/Configuration/Webhooks`): the function's URL as
 both pre- and post-event URL, method POST, target `webhook`, and the filters
-`onConversationAdd` and `onParticipantAdded` plus any `--filter`. It shows the current settings
+`onConversationAdd`, `onParticipantAdded`, `onMessageAdd` and `onMessageAdded` (opt-out) plus any `--filter`. It shows the current settings
 and the change first, writes nothing when there is nothing to change, and asks before replacing
 a URL that points somewhere else (`--yes` answers for you; without a terminal and without
 `--yes` it refuses). Credentials come from the same environment variables as the function
@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 
 from runtime.config import ConfigError, Settings, from_environ
 
-REQUIRED_FILTERS = ("onConversationAdd", "onParticipantAdded")
+# Every event the function handles: naming conversations, tying participants to customers, opt-out.
+REQUIRED_FILTERS = ("onConversationAdd", "onParticipantAdded", "onMessageAdd", "onMessageAdded")
 METHOD = "POST"
 TARGET = "webhook"
 
@@ -268,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply_parser = commands.add_parser("apply", help="point the Conversations webhooks at the function")
     apply_parser.add_argument("--url", required=True, help="the function's public URL, exactly as Twilio should call it")
     apply_parser.add_argument("--filter", action="append", default=[], choices=KNOWN_FILTERS, metavar="EVENT",
-                              help="another event to send (repeatable); onConversationAdd and onParticipantAdded are always on")
+                              help="another event to send (repeatable); " + ", ".join(REQUIRED_FILTERS) + " are always on")
     apply_parser.add_argument("--yes", "-y", action="store_true", help="replace a configuration that points elsewhere without asking")
     apply_parser.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
     return parser
