@@ -40,9 +40,12 @@ def _card_at(db: Client, key: str, deadline: Deadline | None) -> CustomerCard | 
     return _card_of(snapshot.to_dict()) if snapshot.exists else None
 
 
-def _card_of(entry: Mapping[str, Any] | None) -> CustomerCard | None:
-    # An entry without a customer (written by hand, half-deleted) names no one.
-    return CustomerCard.from_index_document(entry) if entry and entry.get("customer_id") not in (None, "") else None
+def _card_of(entry: Mapping[str, Any] | None) -> CustomerCard:
+    """The card an existing index entry holds; one without a customer_id (edited by hand) is a failed read."""
+    if not entry or entry.get("customer_id") in (None, ""):
+        # Failing, not "nobody": the caller falls back and logs it, so the operator learns of the entry.
+        raise StoreUnavailable("customer lookup failed: an index entry without customer_id")
+    return CustomerCard.from_index_document(entry)
 
 
 def card_for_address(db: Client, address: str, default_region: str, deadline: Deadline | None = None) -> CustomerCard | None:
@@ -53,7 +56,8 @@ def card_for_address(db: Client, address: str, default_region: str, deadline: De
 
 def read_card(reader: DocumentReader, key: str, deadline: Deadline) -> CustomerCard | None:
     """The index entry at `key`: one GetDocument."""
-    return _card_of(reader.scalar_fields(f"{ADDRESS_INDEX_COLLECTION}/{key}", deadline, "customer lookup"))
+    fields = reader.scalar_fields(f"{ADDRESS_INDEX_COLLECTION}/{key}", deadline, "customer lookup")
+    return None if fields is None else _card_of(fields)
 
 
 def profile_cache(current: StoreSettings) -> CardCache | None:

@@ -271,3 +271,14 @@ def test_a_webhook_puts_one_rpc_on_the_wire_and_none_when_cached(client, store, 
             rpcs.append(proxy.rpcs - before)
         assert proxy.connections == 1
     assert rpcs == ([1, 1, 1, 1] if cache_ttl == "0" else [1, 0, 1, 0])
+
+
+def test_an_index_entry_without_a_customer_fails_the_read_instead_of_naming_nobody(wire, db):
+    """Edited by hand into another shape: the webhook falls back on it and logs why (StoreUnavailable)."""
+    from runtime.errors import StoreUnavailable
+
+    reader, calls = wire
+    db.collection(ADDRESS_INDEX_COLLECTION).document("+15550000007").set({"display_name": "Orphan"})
+    with pytest.raises(StoreUnavailable, match="without customer_id"):
+        lookup(reader, "+15550000007")
+    assert calls == [(GET_DOCUMENT, index_document(reader, "+15550000007"))]
