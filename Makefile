@@ -3,10 +3,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+MUTATE_STAMP := $(VENV)/.mutate-installed
 NODE_STAMP := node_modules/.package-lock.json
 DEPLOY_ENV ?= deploy.env
 
-.PHONY: run test lint install clean deploy deploy-dry bench
+.PHONY: run test lint install clean deploy deploy-dry bench mutate
 
 ## run: the function on http://127.0.0.1:8080 with the Firestore emulator and sample customers
 run: $(STAMP)
@@ -33,6 +34,10 @@ deploy-dry:
 bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m bench.run
 
+## mutate: mutation testing of the pure rules against the fast tests (bench/MUTATION.md); not part of test
+mutate: $(STAMP) $(MUTATE_STAMP)
+	$(PY) -m bench.mutation
+
 install: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -45,9 +50,13 @@ $(BENCH_STAMP): requirements-bench.txt $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
+$(MUTATE_STAMP): requirements-mutate.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-mutate.txt
+	touch $@
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .local .pytest_cache .mypy_cache .ruff_cache mutants

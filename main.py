@@ -6,7 +6,8 @@ this module alone turns either into a reply.
 `customer_written` (CloudEvent, the Firestore trigger on `customers/{id}`): decode the event,
 converge that customer's index entries and derived fields, log what it did.
 The Firestore and Twilio clients are created by `store/` and `gateways/` on first use, not at
-import, to keep cold starts short.
+import; only the Firestore library is imported here, before the worker is forked
+(`store.client.load_library`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from runtime import logs
 from runtime.config import ConfigError, log_level_from_environ, settings, store_settings
 from runtime.deadline import Deadline
 from runtime.errors import AppError, BadEvent, BadRequest, StoreUnavailable, UnsupportedLocation
+from store.client import load_library
 from web.gate import Admitted, admit
 from web.replies import Reply, http_response, reject
 
@@ -47,6 +49,8 @@ try:
 except ConfigError as startup_error:
     logs.error(f"cannot start: {startup_error}")
     raise
+
+load_library()
 
 # Frontline callbacks by `Location`; a path suffix (/crm, /outgoing, /templates) narrows it
 # to one family, for deployments that give each callback its own URL.

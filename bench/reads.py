@@ -27,9 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Everything bench/run.py already has; one import line to move when the bench is split into modules.
-from bench.run import (WORK_DIR, Scenario, Server, conversation_add_form, customer_address, log, percentile, summary_ms,
-                       unknown_address)
+from bench.common import WORK_DIR, log, percentile, summary_ms
+from bench.customers import customer_address, unknown_address
+from bench.server import Server
+from bench.signed import conversation_add_form
+from bench.warm import Scenario
 
 WORKING_SET = 100  # addresses a hit scenario cycles through
 ROUNDS = 3
@@ -55,7 +57,7 @@ def _name_check(prefix: tuple[str, ...]) -> Callable[[int, Any], str | None]:
 
 @dataclass
 class ReadBench:
-    warm: Any  # bench.run.Warm: runs wrk against a server and records the row
+    warm: Any  # bench.warm.Warm: runs wrk against a server and records the row
     floor: Any  # the no-op function's server
     env: dict[str, str]
     emulator_host: str
@@ -254,43 +256,43 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import random
 
-    from bench import run
+    from bench import common, customers, server, warm as warm_module
 
     parser = argparse.ArgumentParser(prog="python -m bench.reads", description=main.__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    plan = run.QUICK if args.quick else run.Plan()
+    plan = common.QUICK if args.quick else common.Plan()
     sizes = (min(plan.sizes), max(plan.sizes))
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "TWILIO_AUTH_TOKEN": run.AUTH_TOKEN, "TWILIO_ACCOUNT_SID": run.ACCOUNT_SID})
+    os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "TWILIO_AUTH_TOKEN": common.AUTH_TOKEN, "TWILIO_ACCOUNT_SID": common.ACCOUNT_SID})
     from tests.twilio_standin import TwilioStandIn
     from tools.emulator import Emulator, free_port
 
     emulator = Emulator(PROJECT, log_path=WORK_DIR / "emulator.log", host_port=f"127.0.0.1:{free_port()}")
-    standin = TwilioStandIn(run.ACCOUNT_SID, run.AUTH_TOKEN)
+    standin = TwilioStandIn(common.ACCOUNT_SID, common.AUTH_TOKEN)
     floor = reads = None
     try:
         emulator.start()
         os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host_port
         standin.start()
-        env = run.server_env(emulator.host_port, standin.base_url)
+        env = server.server_env(emulator.host_port, standin.base_url)
         from store.client import firestore_client
 
         db = firestore_client(PROJECT)
-        run.seed_base(db)
-        floor = Server(env, WORK_DIR / "server-floor.log", target="floor", source=run.BENCH_DIR / "floor_function.py").start()
+        customers.seed_base(db)
+        floor = Server(env, WORK_DIR / "server-floor.log", target="floor", source=common.BENCH_DIR / "floor_function.py").start()
         floor.first_answer("/", None)
-        warm = run.Warm(floor, emulator.process.pid if emulator.process else 0, run.ensure_wrk(), plan)
+        warm = warm_module.Warm(floor, emulator.process.pid if emulator.process else 0, common.ensure_wrk(), plan)
         reads = ReadBench(warm, floor, env, emulator.host_port).start()
         rng = random.Random(12)
         log("warming up the emulator (JIT): 4 clients for 5 s on the uncached server")
-        warm.run(reads._known(list(range(run.BASE_CUSTOMERS)), "warm-up", "reads_warmup"), run.BASE_CUSTOMERS, 4, seconds=5,
+        warm.run(reads._known(list(range(common.BASE_CUSTOMERS)), "warm-up", "reads_warmup"), common.BASE_CUSTOMERS, 4, seconds=5,
                  record=False, server=reads.uncached)
-        loaded = run.BASE_CUSTOMERS
+        loaded = common.BASE_CUSTOMERS
         for size in sizes:
             if size > loaded:
                 log(f"loading customers {loaded:,} -> {size:,}")
-                run.load_bulk(db, loaded, size)
+                customers.load_bulk(db, loaded, size)
                 loaded = size
             reads.measure(size, rng)
     finally:

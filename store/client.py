@@ -29,6 +29,17 @@ _creation_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firestore
 
 T = TypeVar("T")
 
+def load_library() -> None:
+    """Import google-cloud-firestore now, without making a client (main.py calls this at import).
+
+    functions-framework's CLI, which the Cloud Functions runtime runs, imports main in gunicorn's
+    master before it opens the port and forks the worker: the import then happens while the
+    instance starts, not inside its first webhook's deadline, and an instance started ahead of
+    its first webhook (MIN_INSTANCES) answers it without it (bench/README.md, cold-start ideas).
+    The client is still made after the fork, on first use: a gRPC channel must not cross a fork.
+    """
+    from google.cloud import firestore  # noqa: F401
+
 
 def emulator_host() -> str:
     """FIRESTORE_EMULATOR_HOST as the client library reads it ("" in production)."""

@@ -128,6 +128,64 @@ def test_refused_credentials_are_explained(twilio, settings_env, capsys):
     assert "not-the-token" not in err
 
 
+DEPLOY_SETTINGS = """\
+PROJECT=acme-prod
+REGION=europe-west1
+SERVICE_ACCOUNT=frontline@acme-prod.iam.gserviceaccount.com
+AUTH_TOKEN_SECRET=twilio-auth-token
+TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef
+"""
+DEPLOYED_URL = "https://europe-west1-acme-prod.cloudfunctions.net/frontline-webhook"
+
+
+def test_apply_warns_when_the_deployed_public_url_is_another_url_and_still_applies(twilio, tmp_path, capsys):
+    deploy_env = tmp_path / "deploy.env"
+    deploy_env.write_text(DEPLOY_SETTINGS)  # no PUBLIC_URL: make deploy sets the cloudfunctions.net URL
+    code, out, err = run(capsys, "apply", "--url", FUNCTION_URL, "--deploy-env", str(deploy_env))
+    assert code == 0, err
+    assert f"checks signatures against PUBLIC_URL {DEPLOYED_URL} (from the deploy settings in {deploy_env})" in err
+    assert f"--url {DEPLOYED_URL}/" in err and f"PUBLIC_URL={FUNCTION_URL.rstrip('/')}" in err
+    # Twilio signs the URL character for character: another case of the host is another URL.
+    code, _, err = run(capsys, "apply", "--url", DEPLOYED_URL.replace("acme-prod", "ACME-PROD") + "/", "--deploy-env", str(deploy_env), "--dry-run")
+    assert code == 0 and "Warning" in err
+    assert twilio.webhook_configuration["pre_webhook_url"] == FUNCTION_URL
+
+
+@pytest.mark.parametrize("url", [DEPLOYED_URL + "/", DEPLOYED_URL, DEPLOYED_URL + "/conversations"])
+def test_apply_does_not_warn_for_the_url_the_function_checks(twilio, tmp_path, capsys, url):
+    deploy_env = tmp_path / "deploy.env"
+    deploy_env.write_text(DEPLOY_SETTINGS)
+    code, _, err = run(capsys, "apply", "--url", url, "--deploy-env", str(deploy_env))
+    assert code == 0 and "Warning" not in err, err
+
+
+def test_a_public_url_set_in_the_deploy_settings_is_the_one_compared(twilio, tmp_path, capsys):
+    deploy_env = tmp_path / "deploy.env"
+    deploy_env.write_text(DEPLOY_SETTINGS + "PUBLIC_URL=https://hooks.acme.example/frontline\n")
+    code, _, err = run(capsys, "apply", "--url", "https://hooks.acme.example/frontline/", "--deploy-env", str(deploy_env))
+    assert code == 0 and "Warning" not in err, err
+    code, _, err = run(capsys, "apply", "--url", DEPLOYED_URL + "/", "--deploy-env", str(deploy_env), "--yes")
+    assert code == 0 and "PUBLIC_URL https://hooks.acme.example/frontline (from the deploy settings" in err
+
+
+def test_without_deploy_settings_the_environments_public_url_is_compared(twilio, settings_env, tmp_path, capsys):
+    missing = tmp_path / "no-deploy.env"
+    code, _, err = run(capsys, "apply", "--url", FUNCTION_URL, "--deploy-env", str(missing))
+    assert code == 0 and "Warning" not in err  # nothing known to compare with
+    settings_env(PUBLIC_URL="https://other-app.example.com/hooks")
+    code, _, err = run(capsys, "apply", "--url", FUNCTION_URL, "--deploy-env", str(missing), "--yes", "--dry-run")
+    assert code == 0
+    assert "PUBLIC_URL https://other-app.example.com/hooks (from PUBLIC_URL in this environment)" in err and "403" in err
+
+
+def test_deploy_settings_make_deploy_would_refuse_are_not_used_for_the_comparison(twilio, settings_env, tmp_path, capsys):
+    deploy_env = tmp_path / "deploy.env"
+    deploy_env.write_text("PROJECT=acme-prod\n")  # incomplete: nothing was deployed from it
+    settings_env(PUBLIC_URL=FUNCTION_URL)
+    code, _, err = run(capsys, "apply", "--url", FUNCTION_URL, "--deploy-env", str(deploy_env))
+    assert code == 0 and "Warning" not in err, err
+
+
 def _subprocess_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 

@@ -13,6 +13,11 @@ a URL that points somewhere else (`--yes` answers for you; without a terminal an
 (`TWILIO_ACCOUNT_SID` with `TWILIO_AUTH_TOKEN`, or `TWILIO_API_KEY`/`TWILIO_API_SECRET`);
 `TWILIO_API_BASE_URL` sends the calls elsewhere (tests, local stand-ins).
 
+It warns when the function checks signatures against another URL than `--url`: the PUBLIC_URL
+`make deploy` gives it (from `--deploy-env`, default deploy.env: PUBLIC_URL, else the
+function's cloudfunctions.net URL), else PUBLIC_URL in the environment. Twilio signs the URL it
+is given, so every webhook would be refused (403) until the two agree.
+
 Exit codes: 0 written or nothing to change, 1 Twilio refused or could not be reached, 2 bad
 arguments or environment, 3 not overwritten (refused without --yes, or answered no).
 """
@@ -24,11 +29,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from runtime.config import ConfigError, Settings, from_environ
 
+ROOT = Path(__file__).resolve().parent.parent
 # Every event the function handles: naming conversations, tying participants to customers, opt-out.
 REQUIRED_FILTERS = ("onConversationAdd", "onParticipantAdded", "onMessageAdd", "onMessageAdded")
 METHOD = "POST"
@@ -117,6 +124,38 @@ def with_root_path(url: str) -> str:
     function's PUBLIC_URL says otherwise)."""
     parts = urlsplit(url)
     return parts._replace(path="/").geturl() if not parts.path else url
+
+
+def deployed_public_url(deploy_env: Path | None, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(the URL the deployed function checks signatures against, where that came from), if known."""
+    if deploy_env is not None and deploy_env.is_file():
+        from tools.deploy import DeployConfigError, load_settings, public_url
+
+        try:
+            return public_url(load_settings(deploy_env)), f"the deploy settings in {deploy_env}"
+        except DeployConfigError:
+            pass  # a settings file `make deploy` would refuse says nothing about what is deployed
+    value = environ.get("PUBLIC_URL", "").strip()
+    return (value, "PUBLIC_URL in this environment") if value else None
+
+
+def signs_for(public_url: str, url: str) -> bool:
+    """Whether a webhook Twilio signs for `url` passes a function whose PUBLIC_URL is `public_url`:
+    the function checks PUBLIC_URL + the path it sees, and is reached at its root or at /conversations.
+    Character for character, as Twilio signs it: another case of the host is another URL."""
+    base = urlsplit(public_url.rstrip("/"))
+    called = urlsplit(url)
+    return (called.scheme, called.netloc) == (base.scheme, base.netloc) and \
+        called.path.rstrip("/") in (base.path.rstrip("/"), base.path.rstrip("/") + "/conversations")
+
+
+def public_url_warning(url: str, deploy_env: Path | None, environ: Mapping[str, str]) -> str | None:
+    found = deployed_public_url(deploy_env, environ)
+    if found is None or signs_for(found[0], url):
+        return None
+    public, where = found
+    return (f"Warning: the function checks signatures against PUBLIC_URL {public} (from {where}), but Twilio would sign {url}: "
+            f"every webhook would be refused with 403. Use --url {public.rstrip('/')}/, or deploy with PUBLIC_URL={url.rstrip('/')}.")
 
 
 # --- Twilio ------------------------------------------------------------------------------
@@ -272,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                               help="another event to send (repeatable); " + ", ".join(REQUIRED_FILTERS) + " are always on")
     apply_parser.add_argument("--yes", "-y", action="store_true", help="replace a configuration that points elsewhere without asking")
     apply_parser.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
+    apply_parser.add_argument("--deploy-env", default=str(ROOT / "deploy.env"), metavar="FILE",
+                              help="deploy settings to compare --url with (default: deploy.env, when it exists)")
     return parser
 
 
@@ -286,6 +327,9 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         url = check_function_url(args.url)
         if url != args.url:
             console.say(f"Using {url}: Twilio signs the URL exactly as configured, and the function sees the path '/'.")
+        warning = public_url_warning(url, Path(args.deploy_env), os.environ)
+        if warning:
+            console.complain(warning)
         return apply(settings, console, url, args.filter, args.yes, args.dry_run)
     except (ConfigError, SetupError) as error:
         console.complain(f"error: {error}")
