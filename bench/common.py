@@ -49,7 +49,7 @@ QUICK = Plan(sizes=(100, 1_000, 5_000), import_runs=3, cold_runs=5, split_runs=2
              capped_runs=3)
 
 TARGETS = {
-    "cold_start_s": 0.45,
+    "cold_start_s": 0.40,
     "import_main_ms": 60.0,
     "overhead_ms": 1.5,
     "p99_16_ms": 25.0,

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     standin = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN)  # Nagle is off in the stand-in itself
     server: Server | None = None
     floor: Server | None = None
+    reads = None
     try:
         try:
             emulator.start()
@@ -90,12 +91,16 @@ def main(argv: list[str] | None = None) -> int:
         results["cold_start"] = measure_cold_start(plan, env, customer_address(0))
         results["capped"] = measure_capped_cold_start(plan, env, customer_address(0), emulator_pid)
 
-        server = Server(env, WORK_DIR / "server-warm.log").start()
+        # Cache off: every scenario here makes its read; bench/reads.py measures hits and misses apart.
+        server = Server({**env, "PROFILE_CACHE_TTL_S": "0"}, WORK_DIR / "server-warm.log").start()
         server.first_answer("/", None)
         prime(server, customer_address(0))
         floor = Server(env, WORK_DIR / "server-floor.log", target="floor", source=BENCH_DIR / "floor_function.py").start()
         floor.first_answer("/", None)
         warm = Warm(server, emulator_pid, wrk, plan)
+        from bench.reads import ReadBench
+
+        reads = ReadBench(warm, floor, env, emulator.host_port).start()
         bare_rows, overhead = [], []
         loaded = BASE_CUSTOMERS
         # The emulator is a JVM: its lookups get faster for the first ~10,000 or so while the JIT compiles
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                 bare = {"customers": size, **bare_lookup(db, keys, plan.bare_samples)}
                 bare_rows.append(bare)
                 log(f"  bare lookup at {size:,}: p50 {bare['p50_ms']} ms, p99 {bare['p99_ms']} ms")
+            if size in (min(plan.sizes), max(plan.sizes)):
+                reads.measure(size, rng)
             if args.profile and size == max(plan.sizes):
                 log("profiling the worker with py-spy during onConversationAdd at 16 clients")
                 results["profile"] = profile_server(warm, by_size["conv_add_known"], size)
@@ -151,12 +158,15 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_p50": round(by_customers[sizes[-1]]["p50_ms"] / by_customers[sizes[0]]["p50_ms"], 2),
             "load_s": load_s,
         }
-        results["capacity"] = measure_capacity(plan, env, lambda capped: Warm(capped, emulator_pid, wrk, plan),
+        # Capacity with the cache off: every webhook reads (the worst case, and comparable with runs before the cache).
+        results["capacity"] = measure_capacity(plan, {**env, "PROFILE_CACHE_TTL_S": "0"}, lambda capped: Warm(capped, emulator_pid, wrk, plan),
                                                 scenarios(standin, BASE_CUSTOMERS, rng)["conv_add_known"], BASE_CUSTOMERS, customer_address(0),
                                                 emulator_pid)
         if args.cold_start_ideas:
             results["ideas"] = measure_ideas(plan, env, customer_address(0), emulator_pid)
     finally:
+        if reads is not None:
+            reads.stop()
         if floor is not None:
             floor.stop()
         if server is not None:
@@ -165,9 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         emulator.stop()
     results["loadavg_at_end"] = os.getloadavg()
     results["duration_s"] = round(time.perf_counter() - began, 1)
-    results["targets"] = evaluate(results, plan)
+    from bench import reads as read_targets
+
+    results["reads"] = reads.results if reads is not None else []
+    results["targets"] = evaluate(results, plan) + read_targets.evaluate(results["reads"])
     RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
     plot(results, plan)
+    read_targets.print_report(results["reads"])
     print_report(results)
     if "profile" in results:
         print("\nProfile (share of samples in our frames, all threads): " + results["profile"].get("file", results["profile"].get("error", "")))
@@ -189,7 +203,8 @@ def _capped_only(args: argparse.Namespace, plan: Plan, results: dict[str, Any], 
         Warm(server, emulator_pid, wrk, plan).run(scenario, BASE_CUSTOMERS, 4, seconds=5, record=False)
     finally:
         server.stop()
-    results["capacity"] = measure_capacity(plan, env, lambda capped: Warm(capped, emulator_pid, wrk, plan), scenario, BASE_CUSTOMERS,
+    results["capacity"] = measure_capacity(plan, {**env, "PROFILE_CACHE_TTL_S": "0"}, lambda capped: Warm(capped, emulator_pid, wrk, plan),
+                                           scenario, BASE_CUSTOMERS,
                                            customer_address(0), emulator_pid)
     if args.cold_start_ideas:
         results["ideas"] = measure_ideas(plan, env, customer_address(0), emulator_pid)

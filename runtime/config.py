@@ -32,6 +32,7 @@ VARIABLES: dict[str, tuple[bool, str, str]] = {
     "FIRESTORE_EMULATOR_HOST": (False, "", "host:port of a Firestore emulator (local runs and tests only)"),
     "CUSTOMERS_COLLECTION": (False, "customers", "Collection holding customer profiles"),
     "DEFAULT_REGION": (False, "US", "Region for phone numbers written without a country code"),
+    "PROFILE_CACHE_TTL_S": (False, "30", "Seconds a webhook may answer from this instance's copy of a customer's index entry (unknown addresses: a sixth of it, at most 5 s); 0 turns the cache off"),
     "WEBHOOK_DEADLINE_S": (False, "2.5", "Time budget per webhook; Twilio gives up after 5 s"),
     "MAX_BODY_BYTES": (False, "163840", "Larger request bodies (by their declared length) are refused with 413, unread"),
     "LOG_LEVEL": (False, "INFO", "DEBUG, INFO, WARNING or ERROR"),
@@ -143,11 +144,14 @@ class StoreSettings:
     project: str
     customers_collection: str
     default_region: str
+    profile_cache_ttl_s: float
 
 
 # The subset of VARIABLES that reaching the customer data needs; FIRESTORE_EMULATOR_HOST is read
 # by the Firestore client library itself, so it is listed here only to be documented.
-STORE_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST", "CUSTOMERS_COLLECTION", "DEFAULT_REGION")
+STORE_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST", "CUSTOMERS_COLLECTION", "DEFAULT_REGION", "PROFILE_CACHE_TTL_S")
+# Longer would let a changed profile take more than an hour to reach the webhooks.
+MAX_PROFILE_CACHE_TTL_S = 3600.0
 
 
 def _values(environ: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
@@ -160,12 +164,31 @@ def store_settings_from_environ(environ: Mapping[str, str]) -> StoreSettings:
         project=values["GOOGLE_CLOUD_PROJECT"],
         customers_collection=values["CUSTOMERS_COLLECTION"],
         default_region=values["DEFAULT_REGION"].upper(),
+        profile_cache_ttl_s=_cache_ttl(values["PROFILE_CACHE_TTL_S"]),
     )
 
 
+def _cache_ttl(raw: str) -> float:
+    try:
+        ttl = float(raw)
+    except ValueError:
+        raise ConfigError(f"PROFILE_CACHE_TTL_S must be a number of seconds, got {raw!r}") from None
+    if not 0 <= ttl <= MAX_PROFILE_CACHE_TTL_S:  # also refuses nan
+        raise ConfigError(f"PROFILE_CACHE_TTL_S must be between 0 (off) and {MAX_PROFILE_CACHE_TTL_S:.0f}, got {raw!r}")
+    return ttl
+
+
 def store_settings() -> StoreSettings:
-    """Read on every call (cheap, no cache): tools run once, and tests change the environment between calls."""
-    return store_settings_from_environ(os.environ)
+    """Follows the environment on every call (tests change it between calls), parsed once per distinct value.
+
+    Every webhook lookup asks: the variables are read (a microsecond each), their parsing is remembered.
+    """
+    return _store_settings_of(tuple(os.environ.get(name, "") for name in STORE_VARIABLES))
+
+
+@functools.lru_cache(maxsize=16)
+def _store_settings_of(raw: tuple[str, ...]) -> StoreSettings:
+    return store_settings_from_environ(dict(zip(STORE_VARIABLES, raw)))
 
 
 def log_level_from_environ(environ: Mapping[str, str]) -> str:

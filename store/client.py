@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runtime.errors import StoreUnavailable
 
@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from runtime.deadline import Deadline
 
 _lock = threading.Lock()
-_clients: dict[tuple[str, str], Client] = {}
+_instances: dict[tuple[str, ...], Any] = {}
 _creation_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firestore-client")
 
+T = TypeVar("T")
 
 def load_library() -> None:
     """Import google-cloud-firestore now, without making a client (main.py calls this at import).
@@ -40,40 +41,60 @@ def load_library() -> None:
     from google.cloud import firestore  # noqa: F401
 
 
-def _key(project: str) -> tuple[str, str]:
-    # Keyed by emulator host too: a test (or a local run) that moves the emulator gets a fresh channel.
-    return (project, os.environ.get("FIRESTORE_EMULATOR_HOST", ""))
+def emulator_host() -> str:
+    """FIRESTORE_EMULATOR_HOST as the client library reads it ("" in production)."""
+    return os.environ.get("FIRESTORE_EMULATOR_HOST", "")
 
 
-def _create(project: str) -> Client:
-    key = _key(project)
+def _create(key: tuple[str, ...], make: Callable[[], T]) -> T:
     with _lock:
-        client = _clients.get(key)
-        if client is None:
-            from google.cloud import firestore
-
-            client = firestore.Client(project=project or None)
-            _clients[key] = client
-    return client
+        made = _instances.get(key)
+        if made is None:
+            made = _instances[key] = make()
+    return made
 
 
-def firestore_client(project: str, deadline: Deadline | None = None) -> Client:
-    """This instance's client; with a deadline, StoreUnavailable if it cannot be created in time."""
-    client = _clients.get(_key(project))
-    if client is not None:
-        return client
+def once_per_instance(key: tuple[str, ...], make: Callable[[], T], deadline: Deadline | None = None) -> T:
+    """`make()`'s result, created once per instance and key; with a deadline, StoreUnavailable if not ready in time.
+
+    Keyed by the emulator host too (callers put it in `key`): a test or a local run that moves
+    the emulator gets a fresh channel.
+    """
+    made = _instances.get(key)
+    if made is not None:
+        return made
     if deadline is None:
-        return _create(project)
+        return _create(key, make)
     remaining = deadline.remaining()
     if remaining <= 0:
         raise StoreUnavailable("deadline reached before Firestore was reached")
-    future = _creation_pool.submit(_create, project)
+    future = _creation_pool.submit(_create, key, make)
     try:
         return future.result(timeout=remaining)
     except FutureTimeout:
         raise StoreUnavailable(f"Firestore client not ready within {remaining:.2f}s") from None
+    except StoreUnavailable:
+        raise
     except Exception as error:  # noqa: BLE001 - credentials or import faults: the store is unavailable
         raise StoreUnavailable(f"Firestore client could not be created: {type(error).__name__}") from error
+
+
+def forget_instances(kind: str) -> None:
+    """Drop every instance whose key starts with `kind` (the next use creates a new one)."""
+    with _lock:
+        for key in [key for key in _instances if key[0] == kind]:
+            del _instances[key]
+
+
+def _high_level_client(project: str) -> Client:
+    from google.cloud import firestore
+
+    return firestore.Client(project=project or None)
+
+
+def firestore_client(project: str, deadline: Deadline | None = None) -> Client:
+    """This instance's google-cloud-firestore client (tools, writes, Frontline lists); bounded like `once_per_instance`."""
+    return once_per_instance(("client", project, emulator_host()), lambda: _high_level_client(project), deadline)
 
 
 def call_options(deadline: Deadline | None) -> dict[str, Any]:

@@ -34,6 +34,8 @@ os.environ.update({
     "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
     "GOOGLE_CLOUD_PROJECT": PROJECT,
     "WEBHOOK_DEADLINE_S": "2.5",
+    # Tests change profiles and expect the next webhook to see it; tests/test_profile_cache.py turns the cache on.
+    "PROFILE_CACHE_TTL_S": "0",
 })
 for name in ("PUBLIC_URL", "TWILIO_API_KEY", "TWILIO_API_SECRET", "CUSTOMERS_COLLECTION", "DEFAULT_REGION"):
     os.environ.pop(name, None)
@@ -81,6 +83,19 @@ def settings_env(monkeypatch):
     yield apply
     monkeypatch.undo()
     settings.cache_clear()
+
+
+@pytest.fixture()
+def profile_cache(settings_env):
+    """Turn this instance's profile cache on for one test, empty: `profile_cache("3")` sets PROFILE_CACHE_TTL_S."""
+    from store.lookup import forget_cached_profiles
+
+    def apply(ttl_s: str) -> None:
+        forget_cached_profiles()
+        settings_env(PROFILE_CACHE_TTL_S=ttl_s)
+
+    yield apply
+    forget_cached_profiles()
 
 
 @pytest.fixture()

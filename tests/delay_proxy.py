@@ -1,7 +1,9 @@
 """A small TCP proxy that holds every chunk of traffic for a while before passing it on.
 
 Put it in front of the Firestore emulator (FIRESTORE_EMULATOR_HOST=proxy.host_port) to make
-Firestore slow rather than down: connections succeed, answers come late. Bounded: at most
+Firestore slow rather than down: connections succeed, answers come late. With no delay it is a
+wire-level RPC counter: `rpcs` counts the HTTP/2 HEADERS frames clients send, one per gRPC call
+(a gRPC client sends no trailers), whatever library made the call. Bounded: at most
 `max_connections` proxied connections (more are closed at once), two daemon threads each,
 and `close()` ends them all.
 """
@@ -9,8 +11,40 @@ and `close()` ends them all.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_HEADERS = 0x1
+
+
+class _Http2Frames:
+    """Counts HEADERS frames in one direction of one HTTP/2 connection, fed in arbitrary chunks."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._preface_seen = False
+        self.headers = 0
+
+    def feed(self, chunk: bytes) -> int:
+        """Add `chunk`; the number of HEADERS frames it completed."""
+        self._buffer += chunk
+        if not self._preface_seen:
+            if len(self._buffer) < len(_HTTP2_PREFACE):
+                return 0
+            self._buffer = self._buffer[len(_HTTP2_PREFACE):]
+            self._preface_seen = True
+        counted = 0
+        while len(self._buffer) >= 9:
+            length_high, length_low, frame_type = struct.unpack(">BHB", self._buffer[:4])
+            end = 9 + (length_high << 16 | length_low)
+            if len(self._buffer) < end:
+                break
+            counted += frame_type == _HEADERS
+            self._buffer = self._buffer[end:]
+        self.headers += counted
+        return counted
 
 
 class DelayProxy:
@@ -23,6 +57,7 @@ class DelayProxy:
         self._sockets: set[socket.socket] = set()
         self._closed = False
         self.connections = 0
+        self.rpcs = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.host_port = f"127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, name="delay-proxy-accept", daemon=True).start()
@@ -57,15 +92,19 @@ class DelayProxy:
                 return
             self.connections += 1
             done = threading.Barrier(2, action=self._slots.release)
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst, done), name="delay-proxy-pipe", daemon=True).start()
+            for src, dst, frames in ((client, upstream, _Http2Frames()), (upstream, client, None)):
+                threading.Thread(target=self._pipe, args=(src, dst, done, frames), name="delay-proxy-pipe", daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, done: threading.Barrier) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, done: threading.Barrier, frames: _Http2Frames | None) -> None:
         try:
             while True:
                 chunk = src.recv(65536)
                 if not chunk:
                     break
+                if frames is not None:
+                    started = frames.feed(chunk)
+                    with self._lock:
+                        self.rpcs += started
                 time.sleep(self.delay_s)
                 dst.sendall(chunk)
         except OSError:

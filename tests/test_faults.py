@@ -68,22 +68,33 @@ def seed_ada_with_a_fresh_client() -> None:
         seeding.close()
 
 
-def test_firestore_stopped_then_restarted_answers_200_throughout_and_recovers_in_the_same_process(client, own_emulator, twilio, capsys):
-    from store.client import firestore_client
+OUTAGE_S = 30.0
+# The target is 3 s (0.5 s measured); this bound leaves room for a loaded machine and still fails
+# with gRPC's default backoff, whose next attempt after a 30 s outage came 7-13 s after the return.
+RECOVERY_BOUND_S = 6.0
+
+
+def test_firestore_down_30s_answers_200_throughout_and_lookups_resume_within_seconds_of_its_return(client, own_emulator, twilio, capsys):
+    """~40 s: a 30 s outage (long enough for gRPC's default backoff to have grown past 10 s) and two emulator starts."""
+    from store.reader import document_reader
 
     seed_ada_with_a_fresh_client()
     assert conversation_add(client).get_json()["friendly_name"] == "Ada Lovelace"
-    cached = firestore_client(PROJECT)
+    cached = document_reader(PROJECT)
 
     own_emulator.stop()
+    stopped = time.monotonic()
     capsys.readouterr()
-    for _ in range(3):
+    answered = 0
+    while time.monotonic() - stopped < OUTAGE_S:
         response, elapsed = timed(conversation_add, client)
         assert response.status_code == 200
         assert response.get_json() == {"friendly_name": ADA_ADDRESS}
         assert elapsed < 1.0 + MARGIN_S, f"answered after {elapsed:.2f}s while Firestore was down, deadline 1.0s"
+        answered += 1
+        time.sleep(1.0)
     errors = severities(capsys, "ERROR")
-    assert len(errors) == 3 and all("lookup" in line["message"] for line in errors)
+    assert len(errors) == answered and all("lookup" in line["message"] for line in errors)
 
     # The post-event gives up on the lookup quietly too: 200, and no Twilio call without a customer.
     twilio.add_participant("CH" + "d" * 32, "MB" + "d" * 32, address=ADA_ADDRESS)
@@ -93,22 +104,25 @@ def test_firestore_stopped_then_restarted_answers_200_throughout_and_recovers_in
     assert twilio.calls() == []
 
     own_emulator.start()  # same port; the emulator keeps no data across a restart
+    # The emulator's first gRPC answers after a start take seconds (a cold JVM): Firestore is
+    # back when a fresh client's write has gone through, and the instance's channel is measured from then.
     seed_ada_with_a_fresh_client()
-    restarted = time.monotonic()
+    back = time.monotonic()
     names = []
-    while time.monotonic() - restarted < 20:
+    while time.monotonic() - back < 20:
         response, elapsed = timed(conversation_add, client)
         assert response.status_code == 200
         assert elapsed < 1.0 + MARGIN_S
         names.append(response.get_json()["friendly_name"])
         if names[-1] == "Ada Lovelace":
             break
-        time.sleep(0.2)
-    recovered_after = time.monotonic() - restarted
+        time.sleep(0.05)
+    recovered_after = time.monotonic() - back
     assert names[-1] == "Ada Lovelace", f"no lookup succeeded within 20s of the restart: {names[-3:]}"
     assert set(names[:-1]) <= {ADA_ADDRESS}
-    assert firestore_client(PROJECT) is cached, "recovered by a new client, not by the cached one reconnecting"
-    print(f"lookups recovered {recovered_after:.2f}s after the restart")  # shown with -s; the bound is the loop's 20 s
+    assert document_reader(PROJECT) is cached, "recovered by a new channel, not by the instance's own reconnecting"
+    print(f"lookups resumed {recovered_after:.2f}s after Firestore was back")  # shown with -s
+    assert recovered_after < RECOVERY_BOUND_S, f"lookups resumed {recovered_after:.1f}s after Firestore was back"
 
 
 # --- Firestore slow ---------------------------------------------------------------------------

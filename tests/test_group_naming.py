@@ -157,4 +157,4 @@ def test_one_lookup_failing_shows_that_address_and_names_the_rest(client, custom
     response = group_conversation_add(client, [ADA_ADDRESS, GRACE_ADDRESS, STRANGERS[0]])
     assert (response.status_code, response.get_json()) == (200, {"friendly_name": f"Ada Lovelace, {GRACE_ADDRESS}, {STRANGERS[0]}"})
     errors = [line["message"] for line in json_logs(capsys.readouterr().out) if line["severity"] == "ERROR"]
-    assert errors == ["customer lookup failed: KeyError; 1 of 3 group addresses shown as they are"]
+    assert errors == ["customer lookup failed: an index entry without customer_id; 1 of 3 group addresses shown as they are"]
