@@ -105,19 +105,18 @@ def _route(params: Form, path: str, deadline: Deadline) -> Any:
     raise BadRequest("request has neither EventType nor Location")
 
 
-def _handle(params: Form, path: str, deadline: Deadline) -> Reply:
-    event_type = params.get("EventType", "")
-    logs.add_request_fields(event_type=event_type or params.get("Location"))
+def _handle(params: Form, path: str, deadline: Deadline, pre_event: bool) -> Reply:
+    logs.add_request_fields(event_type=params.get("EventType", "") or params.get("Location"))
     try:
         return Reply(200, _route(params, path, deadline))
     except AppError as refused:
-        if event_type and _is_pre_event(event_type) and refused.status >= 500:
+        if pre_event and refused.status >= 500:
             logs.error(f"{refused.reason}; answered 200 so no conversation is blocked")
             return Reply(200, {})
         return reject(refused.status, refused.reason)
     except Exception as error:  # noqa: BLE001 - last resort: a pre-event must still not block a conversation
         logs.error(f"handler failed: {type(error).__name__}")
-        if event_type and _is_pre_event(event_type):
+        if pre_event:
             return Reply(200, {})
         raise
 
@@ -132,7 +131,7 @@ def _answer(request: Request, deadline: Deadline) -> tuple[Reply, Any]:
             return outcome, http_response(outcome, request.environ)
         event_type = outcome.params.get("EventType", "").strip()
         pre_event = bool(event_type) and _is_pre_event(event_type)
-        reply = _handle(outcome.params, request.path, deadline)
+        reply = _handle(outcome.params, request.path, deadline, pre_event)
         return reply, http_response(reply, request.environ)
     except Exception as error:  # noqa: BLE001 - never a stack trace in a response
         logs.error(f"request failed: {type(error).__name__}")
