@@ -63,7 +63,8 @@ def test_valid_signature_is_admitted_and_handled(client, ada, capsys):
     response = signed_post(client, conversation_add_params())
     assert response.status_code == 200
     assert response.get_json()["friendly_name"] == "Ada Lovelace"
-    assert "conversation named from profile" in messages(capsys)
+    done = [line for line in json_logs(capsys.readouterr().out) if line["message"] == "request done"]
+    assert done and done[0]["outcome"] == "conversation named from profile" and done[0]["status"] == 200
 
 
 def test_missing_signature_header_is_403(client, ada, capsys):

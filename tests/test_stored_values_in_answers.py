@@ -155,7 +155,7 @@ def test_a_derived_customer_id_is_never_logged_in_the_clear(client, store, twili
     out = capsys.readouterr().out
     assert not DERIVED_ID.search(out), [line for line in out.splitlines() if DERIVED_ID.search(line)]
     lines = json_logs(out)
-    named_lines = [line for line in lines if line["message"] == "conversation named from profile"]
+    named_lines = [line for line in lines if line.get("outcome") == "conversation named from profile"]
     # The same keyed pseudonym on every line about this customer, so they can still be matched up.
     assert named_lines and re.fullmatch(r"addr~[0-9a-f]{12}", named_lines[0]["customer_id"])
     assert any(named_lines[0]["customer_id"] in line["message"] for line in lines if line["message"].startswith("rejected: customer"))

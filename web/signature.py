@@ -58,6 +58,18 @@ def _port_spellings(url: str) -> Iterator[str]:
     yield from spellings
 
 
+def _urls_to_try(candidates: list[str]) -> Iterator[str]:
+    """Each candidate as it stands, then the port spellings validate() tries that differ from it.
+
+    A URL as it stands is one of its two spellings (the one without a port when it has none, the
+    one with it when it has one), so this is validate()'s set of URLs, reordered: the URL Twilio
+    requested comes first and costs one HMAC and no URL parsing.
+    """
+    yield from candidates
+    for url in candidates:
+        yield from (spelling for spelling in _port_spellings(url) if spelling not in candidates)
+
+
 def is_signed_by_twilio(request: Request, signed_params: Mapping[str, str], auth_token: str, public_url: str) -> bool:
     """RequestValidator.validate over every candidate URL, with the parameter text built once.
 
@@ -69,5 +81,5 @@ def is_signed_by_twilio(request: Request, signed_params: Mapping[str, str], auth
         return False
     validator = RequestValidator(auth_token)
     params_text = signed_params_text(validator, signed_params) if signed_params else ""
-    return any(compare(validator.compute_signature(spelling + params_text, None), signature)
-               for url in signed_url_candidates(request, public_url) for spelling in _port_spellings(url))
+    return any(compare(validator.compute_signature(url + params_text, None), signature)
+               for url in _urls_to_try(signed_url_candidates(request, public_url)))

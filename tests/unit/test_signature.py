@@ -181,3 +181,19 @@ def test_the_parameter_text_is_each_name_then_each_distinct_value_sorted():
 @pytest.mark.parametrize("host", ["x:abc", "x:99999", "[::1"])
 def test_a_host_that_is_not_host_and_port_is_refused_not_raised(host):
     assert is_signed_by_twilio(twilio_example(TWILIO_SIGNATURE, Host=host), TWILIO_PARAMS, TOKEN, "") is False
+
+
+@pytest.mark.parametrize(("host", "scheme", "signed_url", "admitted"), [
+    ("example.com:8080", "http", "http://example.com:8080/crm", True),  # as requested
+    ("example.com:8080", "http", "http://example.com/crm", True),  # Twilio signed it without the port
+    ("example.com", "https", "https://example.com/crm", True),
+    ("example.com", "https", "https://example.com:443/crm", True),  # with the scheme's default port
+    ("example.com", "https", "https://example.com:8443/crm", False),  # any other port is another URL
+    ("example.com:8080", "http", "http://example.com:80/crm", False),
+])
+def test_the_port_spellings_validate_tries_and_no_others(host, scheme, signed_url, admitted):
+    params = {"Location": "GetCustomersList", "Worker": "ada@example.com"}
+    request = EnvironBuilder(path="/crm", base_url=f"http://{host}", method="POST",
+                             headers={"X-Forwarded-Proto": scheme, "X-Twilio-Signature": hmac_signature(signed_url, params)}).get_request()
+    assert is_signed_by_twilio(request, params, TOKEN, "") is admitted
+    assert RequestValidator(TOKEN).validate(f"{scheme}://{host}/crm", params, hmac_signature(signed_url, params)) is admitted
