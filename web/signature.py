@@ -8,10 +8,12 @@ function name), PUBLIC_URL names what Twilio actually called.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from operator import itemgetter
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from twilio.request_validator import RequestValidator, add_port, compare, remove_port
+from werkzeug.datastructures import MultiDict
 
 if TYPE_CHECKING:
     from flask import Request
@@ -43,7 +45,10 @@ def signed_url_candidates(request: Request, public_url: str) -> list[str]:
 def signed_params_text(validator: RequestValidator, params: Mapping[str, str]) -> str:
     """What RequestValidator.compute_signature appends to the URL: each parameter name followed by
     each of its distinct values, names and values sorted (the library's own loop, built once)."""
-    return "".join(name + value for name in sorted(set(params)) for value in sorted(set(validator.get_values(params, name))))
+    # A MultiDict hands over each name's values at once; the library's get_values would first try
+    # (and fail with an exception) a getall() for every name, and the text is the same.
+    values_by_name = params.lists() if isinstance(params, MultiDict) else ((name, validator.get_values(params, name)) for name in set(params))
+    return "".join(name + value for name, values in sorted(values_by_name, key=itemgetter(0)) for value in sorted(set(values)))
 
 
 def _port_spellings(url: str) -> Iterator[str]:
