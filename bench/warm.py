@@ -8,6 +8,7 @@ import random
 import re
 import shutil
 import subprocess
+import statistics
 import sys
 import threading
 import time
@@ -140,30 +141,36 @@ def bare_lookup(db: Any, keys: Sequence[str], samples: int) -> dict[str, Any]:
     return bare_summary(*bare_samples(db, keys, samples))
 
 
-def rpc_cost(db: Any, keys: Sequence[str], samples: int) -> dict[str, Any]:
-    """Client CPU and wall time of one lookup as the store does it (DocumentReference.get, a
-    server-streaming BatchGetDocuments call) against the unary GetDocument RPC that
-    google-cloud-firestore has but uses for nothing public (reached here through its private
-    `_firestore_api`, for this measurement only)."""
+def rpc_cost(db: Any, keys: Sequence[str], samples: int, rounds: int = 3) -> dict[str, Any]:
+    """Client CPU and wall time of one index read two ways: DocumentReference.get (a server-streaming
+    BatchGetDocuments call, what the Frontline callbacks' `card_for_address` makes) and the unary
+    GetDocument of `store.reader` (what the webhooks make). Alternating rounds, medians of the rounds,
+    so neither is measured on a warmer emulator than the other."""
+    from runtime.deadline import Deadline
+    from store.client import emulator_host
     from store.collections import ADDRESS_INDEX_COLLECTION
+    from store.reader import open_reader
 
     collection = db.collection(ADDRESS_INDEX_COLLECTION)
-    api = db._firestore_api
-    paths = [collection.document(key)._document_path for key in keys]
+    reader = open_reader(db.project, emulator_host())
     calls = {
         "document_get_stream": lambda i: collection.document(keys[i % len(keys)]).get(timeout=2.5, retry=None),
-        "get_document_unary": lambda i: api.get_document(request={"name": paths[i % len(paths)]}, timeout=2.5),
+        "store_reader_get_document": lambda i: reader.scalar_fields(f"{ADDRESS_INDEX_COLLECTION}/{keys[i % len(keys)]}",
+                                                                     Deadline(2.5), "bench read"),
     }
-    result: dict[str, Any] = {}
-    for name, call in calls.items():
+    measured: dict[str, dict[str, list[float]]] = {name: {"cpu_ms": [], "wall_ms": []} for name in calls}
+    for call in calls.values():
         for i in range(100):
             call(i)
-        cpu, wall = time.process_time(), time.perf_counter()
-        for i in range(samples):
-            call(i)
-        result[name] = {"cpu_ms": round((time.process_time() - cpu) / samples * 1000, 3),
-                        "wall_ms": round((time.perf_counter() - wall) / samples * 1000, 3)}
-    return result
+    for _ in range(rounds):
+        for name, call in calls.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            for i in range(samples // rounds):
+                call(i)
+            measured[name]["cpu_ms"].append((time.process_time() - cpu) / (samples // rounds) * 1000)
+            measured[name]["wall_ms"].append((time.perf_counter() - wall) / (samples // rounds) * 1000)
+    reader.api.transport.close()
+    return {name: {key: round(statistics.median(values), 3) for key, values in numbers.items()} for name, numbers in measured.items()}
 
 
 def sequential_overhead(warm: Warm, scenario: Scenario, db: Any, keys: Sequence[str], size: int,
