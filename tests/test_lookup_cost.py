@@ -17,11 +17,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 import pytest
 
 from runtime.deadline import Deadline
+from runtime.errors import StoreUnavailable
 from store.cache import CardCache
 from store.collections import ADDRESS_INDEX_COLLECTION
 from store.customers import CustomerStore
@@ -164,9 +166,11 @@ class RpcRecorder(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterc
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str | None]] = []
+        self.metadata: list[dict[str, str]] = []  # each call's metadata, in the same order
 
     def _record(self, details: grpc.ClientCallDetails, request: Any) -> None:
         self.calls.append((details.method, getattr(request, "name", None) if details.method == GET_DOCUMENT else None))
+        self.metadata.append(dict(details.metadata or ()))
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         self._record(client_call_details, request)
@@ -184,8 +188,13 @@ class RpcRecorder(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterc
 @pytest.fixture()
 def wire(db, emulator):
     """A reader exactly as the webhooks open one, with a recorder on its channel."""
+    reader, recorder = recorded_reader(emulator)
+    return reader, recorder.calls
+
+
+def recorded_reader(emulator) -> tuple[Any, RpcRecorder]:
     recorder = RpcRecorder()
-    return open_reader(PROJECT, emulator.host_port, [recorder]), recorder.calls
+    return open_reader(PROJECT, emulator.host_port, [recorder]), recorder
 
 
 def index_document(reader, key: str) -> str:
@@ -215,6 +224,29 @@ def test_a_known_customer_is_one_unary_get_document_on_the_index(wire, store, ad
     assert card is not None and (card.customer_id, card.display_name, card.avatar) == ("1", "Customer 1", "https://example.com/1.png")
     key = "c1@example.com" if "@" in address else "+15550000001"
     assert calls == [(GET_DOCUMENT, index_document(reader, key))]
+
+
+def test_the_get_document_carries_the_headers_firestore_routes_by(db, emulator, store):
+    """What the generated client's method would add: the routing header naming the document, the
+    database's resource prefix, and the client header; and the emulator's owner token."""
+    reader, recorder = recorded_reader(emulator)
+    store.upsert("1", profile(1))
+    assert lookup(reader, "+15550000001") is not None
+    sent = recorder.metadata[-1]
+    name = index_document(reader, "+15550000001")
+    assert sent["x-goog-request-params"] == "name=" + quote(name, safe="/")
+    assert sent["google-cloud-resource-prefix"] == f"projects/{PROJECT}/databases/(default)"
+    assert "gl-python/" in sent["x-goog-api-client"] and sent["authorization"] == "Bearer owner"
+
+
+def test_a_failed_get_document_is_store_unavailable_naming_the_grpc_code(wire, store):
+    reader, _ = wire
+    with pytest.raises(StoreUnavailable) as failed:
+        reader.scalar_fields(f"{ADDRESS_INDEX_COLLECTION}/+15550000001", Deadline(0.000001), "customer lookup")
+    assert failed.value.reason == "customer lookup took longer than the 0.00s deadline"
+    with pytest.raises(StoreUnavailable) as refused:
+        reader.scalar_fields("no-such-collection/a/b", Deadline(2.5), "customer lookup")  # a collection path, not a document
+    assert refused.value.reason.startswith("customer lookup failed: InvalidArgument (INVALID_ARGUMENT)"), refused.value.reason
 
 
 def test_an_unknown_address_is_one_get_document(wire, store):
