@@ -88,12 +88,17 @@ def set_level(level: str) -> None:
     _threshold = _LEVELS.get(level, _LEVELS["INFO"])
 
 
-def _json_line(severity: str, message: str, fields: Mapping[str, Any]) -> str:
+def _json_line(severity: str, message: str, fields: Mapping[str, Any], ascii_only: bool = False) -> str:
     """One log entry as a JSON line: severity and message, then the request's fields, then the line's own."""
     entry: dict[str, Any] = {"severity": severity, "message": message}
     entry.update(_request_fields.get())
     entry.update(fields)
-    return without_derived_ids(json.dumps(entry, default=str, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED))
+    try:
+        text = json.dumps(entry, default=str, ensure_ascii=ascii_only)
+    except (TypeError, ValueError) as unserialisable:  # a key json cannot hold, a value that contains itself
+        text = json.dumps({"severity": severity, "message": message, **_request_fields.get(),
+                           "log_fields_dropped": type(unserialisable).__name__}, default=str, ensure_ascii=ascii_only)
+    return without_derived_ids(text.translate(_LINE_BREAKS_ESCAPED))
 
 
 def _emit(severity: str, message: str, fields: Mapping[str, Any]) -> None:
@@ -106,10 +111,28 @@ def _emit(severity: str, message: str, fields: Mapping[str, Any]) -> None:
     line = _json_line(severity, message, fields) + "\n"
     with _write_lock:
         try:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-        except (OSError, ValueError):
-            pass  # stdout closed or gone: nowhere left to say so, and no request should fail over it
+            _write(line)
+        except UnicodeEncodeError:  # a stdout that is not UTF-8: the same entry with \u escapes
+            _write(_json_line(severity, message, fields, ascii_only=True) + "\n")
+
+
+def _write(line: str) -> None:
+    try:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+    except UnicodeEncodeError:
+        raise
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout closed or gone: nowhere left to say so, and no request should fail over it
+
+
+def _new_write_lock() -> None:
+    # A child forked while another thread held the lock would otherwise wait for it for ever.
+    global _write_lock
+    _write_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_write_lock)
 
 
 def _request_scoped(fields: Mapping[str, Any]) -> dict[str, Any]:

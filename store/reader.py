@@ -94,7 +94,7 @@ class DocumentReader:
                 failure = self.api_error(error)
                 if isinstance(failure, self.not_found):
                     return None
-                raise failure from None
+                raise failure from error
         return _scalars(type(document).pb(document).fields)
 
 
@@ -116,10 +116,10 @@ def open_reader(project: str, emulator: str, interceptors: Sequence[grpc.UnaryUn
     """
     import grpc
     from google.api_core.exceptions import NotFound, from_grpc_error
-    from google.api_core.gapic_v1.client_info import ClientInfo
     from google.api_core.gapic_v1.routing_header import to_grpc_metadata
     from google.cloud.firestore_v1.services.firestore import FirestoreClient
     from google.cloud.firestore_v1.services.firestore.transports import FirestoreGrpcTransport
+    from google.cloud.firestore_v1.services.firestore.transports.base import DEFAULT_CLIENT_INFO
     from google.cloud.firestore_v1.types import GetDocumentRequest
 
     metadata: tuple[tuple[str, str], ...] = ()
@@ -144,7 +144,7 @@ def open_reader(project: str, emulator: str, interceptors: Sequence[grpc.UnaryUn
     api = FirestoreClient(transport=transport)
     # The resource prefix is what google-cloud-firestore sends with every call, for routing; the
     # client header is the one the generated method would add (library versions, for Google's side).
-    static = (*metadata, ("google-cloud-resource-prefix", database), ClientInfo().to_grpc_metadata())
+    static = (*metadata, ("google-cloud-resource-prefix", database), DEFAULT_CLIENT_INFO.to_grpc_metadata())
     return DocumentReader(api, transport.get_document, f"{database}/documents", static, GetDocumentRequest,
                           lambda name: to_grpc_metadata((("name", name),)), grpc.RpcError, from_grpc_error, NotFound)
 

@@ -236,7 +236,7 @@ def test_the_get_document_carries_the_headers_firestore_routes_by(db, emulator, 
     name = index_document(reader, "+15550000001")
     assert sent["x-goog-request-params"] == "name=" + quote(name, safe="/")
     assert sent["google-cloud-resource-prefix"] == f"projects/{PROJECT}/databases/(default)"
-    assert "gl-python/" in sent["x-goog-api-client"] and sent["authorization"] == "Bearer owner"
+    assert "gl-python/" in sent["x-goog-api-client"] and "gapic/" in sent["x-goog-api-client"] and sent["authorization"] == "Bearer owner"
 
 
 def test_a_failed_get_document_is_store_unavailable_naming_the_grpc_code(wire, store):

@@ -64,15 +64,14 @@ def _port_spellings(url: str) -> Iterator[str]:
 
 
 def _urls_to_try(candidates: list[str]) -> Iterator[str]:
-    """Each candidate as it stands, then the port spellings validate() tries that differ from it.
+    """validate()'s URLs for each candidate, the one that is the URL as requested first.
 
-    A URL as it stands is one of its two spellings (the one without a port when it has none, the
-    one with it when it has one), so this is validate()'s set of URLs, reordered: the URL Twilio
-    requested comes first and costs one HMAC and no URL parsing.
+    Twilio signs the URL it called, so that spelling usually matches at the first HMAC. A URL that
+    is neither of its spellings (one urlparse rewrites or cannot parse) is never tried as it stands.
     """
-    yield from candidates
     for url in candidates:
-        yield from (spelling for spelling in _port_spellings(url) if spelling not in candidates)
+        spellings = list(dict.fromkeys(_port_spellings(url)))
+        yield from sorted(spellings, key=lambda spelling: spelling != url)
 
 
 def is_signed_by_twilio(request: Request, signed_params: Mapping[str, str], auth_token: str, public_url: str) -> bool:

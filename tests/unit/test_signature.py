@@ -197,3 +197,15 @@ def test_the_port_spellings_validate_tries_and_no_others(host, scheme, signed_ur
                              headers={"X-Forwarded-Proto": scheme, "X-Twilio-Signature": hmac_signature(signed_url, params)}).get_request()
     assert is_signed_by_twilio(request, params, TOKEN, "") is admitted
     assert RequestValidator(TOKEN).validate(f"{scheme}://{host}/crm", params, hmac_signature(signed_url, params)) is admitted
+
+
+@pytest.mark.parametrize(("host", "path"), [("x:abc", "/crm"), ("example.com", "/crm;")])
+def test_a_url_urlparse_cannot_keep_is_refused_even_signed_as_it_stands(host, path):
+    """validate() never tries such a URL as it stands (it raises on the port, or drops the empty ';'), and neither do we."""
+    params = {"Location": "GetCustomersList"}
+    signed_url = f"https://{host}{path}"
+    request = EnvironBuilder(path=path, base_url="http://example.com", method="POST",
+                             headers={"Host": host, "X-Forwarded-Proto": "https",
+                                      "X-Twilio-Signature": hmac_signature(signed_url, params)}).get_request()
+    assert signed_url in signed_url_candidates(request, "")  # the URL as requested is exactly what was signed
+    assert is_signed_by_twilio(request, params, TOKEN, "") is False
