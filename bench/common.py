@@ -139,3 +139,31 @@ def grid_value(percentiles: Sequence[Sequence[float]], p: float) -> float:
     return next(value for point, value in percentiles if point == p)
 
 
+
+
+@dataclass
+class IndexReads:
+    """`store.reader`'s GetDocument of index entries, the read the webhooks make, on a channel of its own.
+
+    `reads(i)` reads the i-th key's entry (cycling through them); an entry that is missing stops the bench.
+    """
+
+    reader: Any  # store.reader.DocumentReader
+    paths: list[str]
+    deadline_type: Any  # runtime.deadline.Deadline, held so a read imports nothing
+
+    @classmethod
+    def open(cls, project: str, emulator_host: str, keys: Sequence[str]) -> IndexReads:
+        from runtime.deadline import Deadline
+        from store.collections import ADDRESS_INDEX_COLLECTION
+        from store.reader import open_reader
+
+        return cls(open_reader(project, emulator_host), [f"{ADDRESS_INDEX_COLLECTION}/{key}" for key in keys], Deadline)
+
+    def __call__(self, i: int) -> None:
+        path = self.paths[i % len(self.paths)]
+        if self.reader.scalar_fields(path, self.deadline_type(2.5), "bench read") is None:
+            raise BenchError(f"index entry {path} is missing")
+
+    def close(self) -> None:
+        self.reader.api.transport.close()

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from bench import common
+from bench.common import IndexReads
 from bench.customers import customer_address, seed_base
 from bench.signed import conversation_add_form, signature
 
@@ -54,19 +55,10 @@ def _webhook_call(app) -> Callable[[int], None]:  # noqa: ANN001 - functions-fra
     return call
 
 
-def _read_call(emulator_host: str) -> Callable[[int], None]:
-    from runtime.deadline import Deadline
+def _read_call(emulator_host: str) -> IndexReads:
     from store.addresses import address_key
-    from store.collections import ADDRESS_INDEX_COLLECTION
-    from store.reader import open_reader
 
-    reader = open_reader(PROJECT, emulator_host)
-    paths = [f"{ADDRESS_INDEX_COLLECTION}/{address_key(customer_address(n)[0])}" for n in range(100)]
-
-    def call(i: int) -> None:
-        if reader.scalar_fields(paths[i % len(paths)], Deadline(2.5), "bench read") is None:
-            raise RuntimeError(f"index entry {paths[i % len(paths)]} is missing")
-    return call
+    return IndexReads.open(PROJECT, emulator_host, [address_key(customer_address(n)[0]) or "" for n in range(100)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import WORK_DIR, log, percentile, summary_ms
+from bench.common import WORK_DIR, IndexReads, log, percentile, summary_ms
 from bench.customers import customer_address, unknown_address
 from bench.server import Server
 from bench.signed import conversation_add_form
@@ -107,23 +107,17 @@ class ReadBench:
 
     def _bare_get_document(self, keys: list[str], samples: int) -> tuple[list[float], float]:
         """(latencies in s, client CPU ms per call) of the reader's GetDocument, in this process."""
-        from runtime.deadline import Deadline
-        from store.collections import ADDRESS_INDEX_COLLECTION
-        from store.reader import open_reader
-
-        reader = open_reader(PROJECT, self.emulator_host)
-        paths = [f"{ADDRESS_INDEX_COLLECTION}/{key}" for key in keys]
-        for path in paths[:200]:
-            reader.scalar_fields(path, Deadline(2.5), "bench read")
+        read = IndexReads.open(PROJECT, self.emulator_host, keys)
+        for i in range(min(len(keys), 200)):
+            read(i)
         latencies = []
         cpu = time.process_time()
         for i in range(samples):
             started = time.perf_counter()
-            if reader.scalar_fields(paths[i % len(paths)], Deadline(2.5), "bench read") is None:
-                raise RuntimeError(f"index entry {paths[i % len(paths)]} is missing")
+            read(i)
             latencies.append(time.perf_counter() - started)
         cpu_ms = (time.process_time() - cpu) / samples * 1000
-        reader.api.transport.close()
+        read.close()
         return latencies, round(cpu_ms, 3)
 
     def _prime(self, scenario: Scenario, size: int) -> None:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import LIST_PAGE_SIZE, ROOT, WORK_DIR, WRK_SCRIPT, WORKERS, BenchError, Plan, grid_value, log, percentile, summary_ms
+from bench.common import (LIST_PAGE_SIZE, ROOT, WORK_DIR, WRK_SCRIPT, WORKERS, BenchError, IndexReads, Plan, grid_value, log, percentile,
+                          summary_ms)
 from bench.customers import customer_address, unknown_address
 from bench.server import Server, tree_cpu_s
 from bench.signed import conversation_add_form, customers_list_form, participant_added_form, post, write_requests
@@ -146,17 +147,14 @@ def rpc_cost(db: Any, keys: Sequence[str], samples: int, rounds: int = 3) -> dic
     BatchGetDocuments call, what the Frontline callbacks' `card_for_address` makes) and the unary
     GetDocument of `store.reader` (what the webhooks make). Alternating rounds, medians of the rounds,
     so neither is measured on a warmer emulator than the other."""
-    from runtime.deadline import Deadline
     from store.client import emulator_host
     from store.collections import ADDRESS_INDEX_COLLECTION
-    from store.reader import open_reader
 
     collection = db.collection(ADDRESS_INDEX_COLLECTION)
-    reader = open_reader(db.project, emulator_host())
+    read = IndexReads.open(db.project, emulator_host(), keys)
     calls = {
         "document_get_stream": lambda i: collection.document(keys[i % len(keys)]).get(timeout=2.5, retry=None),
-        "store_reader_get_document": lambda i: reader.scalar_fields(f"{ADDRESS_INDEX_COLLECTION}/{keys[i % len(keys)]}",
-                                                                     Deadline(2.5), "bench read"),
+        "store_reader_get_document": read,
     }
     measured: dict[str, dict[str, list[float]]] = {name: {"cpu_ms": [], "wall_ms": []} for name in calls}
     for call in calls.values():
@@ -169,7 +167,7 @@ def rpc_cost(db: Any, keys: Sequence[str], samples: int, rounds: int = 3) -> dic
                 call(i)
             measured[name]["cpu_ms"].append((time.process_time() - cpu) / (samples // rounds) * 1000)
             measured[name]["wall_ms"].append((time.perf_counter() - wall) / (samples // rounds) * 1000)
-    reader.api.transport.close()
+    read.close()
     return {name: {key: round(statistics.median(values), 3) for key, values in numbers.items()} for name, numbers in measured.items()}
 
 

@@ -90,14 +90,11 @@ def set_level(level: str) -> None:
 
 def _json_line(severity: str, message: str, fields: Mapping[str, Any], ascii_only: bool = False) -> str:
     """One log entry as a JSON line: severity and message, then the request's fields, then the line's own."""
-    entry: dict[str, Any] = {"severity": severity, "message": message}
-    entry.update(_request_fields.get())
-    entry.update(fields)
+    head: dict[str, Any] = {"severity": severity, "message": message, **_request_fields.get()}
     try:
-        text = json.dumps(entry, default=str, ensure_ascii=ascii_only)
+        text = json.dumps({**head, **fields}, default=str, ensure_ascii=ascii_only)
     except (TypeError, ValueError) as unserialisable:  # a key json cannot hold, a value that contains itself
-        text = json.dumps({"severity": severity, "message": message, **_request_fields.get(),
-                           "log_fields_dropped": type(unserialisable).__name__}, default=str, ensure_ascii=ascii_only)
+        text = json.dumps({**head, "log_fields_dropped": type(unserialisable).__name__}, default=str, ensure_ascii=ascii_only)
     return without_derived_ids(text.translate(_LINE_BREAKS_ESCAPED))
 
 
